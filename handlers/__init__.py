@@ -1,0 +1,1 @@
+"""One package per marketplace: signing, parsing into events, API clients, actions."""

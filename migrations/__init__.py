@@ -1,0 +1,1 @@
+"""Alembic migrations; ``service.migrate`` runs them."""

@@ -1,0 +1,1 @@
+"""The application: settings, database, ingest, HTTP routes and the command line."""

@@ -1,0 +1,124 @@
+"""The database: engines for SQLite (embedded) and PostgreSQL (production, scale-out).
+
+SQLite gets WAL, full fsync on commit and ``BEGIN IMMEDIATE`` for writing transactions,
+so concurrent writers queue instead of failing half-way; reads use plain ``BEGIN``.
+PostgreSQL uses row locks (``SELECT … FOR UPDATE``) and retries on deadlock.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+T = TypeVar("T")
+
+
+class StorageUnavailable(Exception):
+    """The database cannot be reached or refused the work; the caller may retry later."""
+
+
+def _sqlite_engine(url: str, immediate: bool) -> Engine:
+    engine = sa.create_engine(
+        url,
+        connect_args={"check_same_thread": False, "timeout": 60},
+        pool_size=8,
+        max_overflow=8,
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+class Database:
+    """The engines and the transaction helpers every component shares."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.dialect = sa.engine.make_url(url).get_backend_name()
+        if self.dialect == "sqlite":
+            self.engine = _sqlite_engine(url, immediate=True)
+            self.read_engine = _sqlite_engine(url, immediate=False)
+        else:
+            self.engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.read_engine = self.engine
+
+    @property
+    def is_postgres(self) -> bool:
+        """True on PostgreSQL."""
+        return self.dialect == "postgresql"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A writing transaction: committed on success, rolled back on error."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A reading transaction."""
+        try:
+            with self.read_engine.begin() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
+
+    def run_write(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
+        """Run ``work`` in a writing transaction, retrying deadlocks and serialization failures."""
+        for attempt in range(attempts):
+            try:
+                with self.write() as conn:
+                    return work(conn)
+            except (StorageUnavailable, sa.exc.DBAPIError) as exc:
+                if not _retryable(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.005 * 2**attempt)
+        raise AssertionError("unreachable")
+
+    def ping(self) -> bool:
+        """True when the database answers."""
+        try:
+            with self.read() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except (StorageUnavailable, sa.exc.DBAPIError):
+            return False
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
+
+
+def _retryable(exc: BaseException) -> bool:
+    cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
+    orig = getattr(cause, "orig", None)
+    sqlstate = getattr(orig, "sqlstate", None)
+    return sqlstate in {"40P01", "40001"}
+
+
+def _describe(exc: sa.exc.OperationalError) -> str:
+    # The driver's message, never the URL (it may carry a password).
+    return f"database unavailable: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"

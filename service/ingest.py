@@ -1,0 +1,143 @@
+"""Ingest: journal events and apply them to their orders, all in one transaction.
+
+For a batch of normalized events: journal each (a dedupe key seen before is a no-op),
+create and lock the orders they touch (sorted, so concurrent writers cannot deadlock on
+each other), fold the new events into each order in the marketplace's time order, and
+write state, history, outbox jobs, alerts and each event's outcome. An event older than
+what the order has already applied makes the order fold again from its whole journal,
+so the result never depends on arrival order. A failure while folding one order leaves
+its events journaled with the error, for ``reapply``; the other orders go ahead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from service import store
+from service.db import Database
+from service.models import Event as EventRow
+from statemachines.aggregate import OrderAggregate, Result, sort_key
+from statemachines.events import Event, Journaled
+
+log = logging.getLogger("orderwatch.ingest")
+
+OrderKey = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Ingested:
+    """What became of one event: its journal id and outcome (``duplicate_event`` when the
+    journal already held its dedupe key)."""
+
+    dedupe_key: str
+    event_id: int | None
+    outcome: str
+    error: str | None = None
+
+
+def ingest(db: Database, events: Sequence[Event], now: datetime | None = None) -> list[Ingested]:
+    """Journal and apply ``events`` in one transaction; return one answer per event."""
+    if not events:
+        return []
+    return db.run_write(lambda conn: ingest_in(conn, events, now or datetime.now(UTC)))
+
+
+def ingest_in(conn: Connection, events: Sequence[Event], now: datetime) -> list[Ingested]:
+    """:func:`ingest` inside the caller's transaction."""
+    unique: dict[str, Event] = {}
+    for event in events:
+        unique.setdefault(event.dedupe_key, event)
+    ids = store.journal(conn, sorted(unique.values(), key=lambda e: e.dedupe_key), now)
+    fresh: dict[OrderKey, list[Journaled]] = defaultdict(list)
+    for key, event_id in ids.items():
+        event = unique[key]
+        fresh[(event.platform, event.order_id)].append(Journaled(event_id, event))
+    results = apply_orders(conn, fresh, now)
+    answers = []
+    for event in events:
+        event_id = ids.get(event.dedupe_key)
+        if event_id is None or (event_id in results and unique[event.dedupe_key] is not event):
+            answers.append(Ingested(event.dedupe_key, event_id, "duplicate_event"))
+            continue
+        result = results.get(event_id, Result("error", "not applied"))
+        answers.append(Ingested(event.dedupe_key, event_id, result.outcome, result.error))
+    return answers
+
+
+def apply_orders(
+    conn: Connection,
+    fresh: dict[OrderKey, list[Journaled]],
+    now: datetime,
+    rebuild: bool = False,
+) -> dict[int, Result]:
+    """Fold journaled events into their orders and write the results.
+
+    ``fresh`` maps each order to its newly journaled events; with ``rebuild`` every order
+    is folded again from its whole journal (replay, reapply).
+    """
+    if not fresh:
+        return {}
+    keys = sorted(fresh)
+    store.create_orders(conn, [_first(fresh[k]) for k in keys], now)
+    rows = store.lock_orders(conn, keys)
+    packages = store.load_packages(conn, [row.id for row in rows.values()])
+    needs_journal = [
+        key
+        for key in keys
+        if rebuild or min(sort_key(j.event) for j in fresh[key]) <= rows[key].last_key
+    ]
+    journals, recorded = store.load_journal(conn, needs_journal)
+    results: dict[int, Result] = {}
+    writes = store.Writes()
+    for key in keys:
+        row = rows[key]
+        try:
+            if key in journals:
+                aggregate = OrderAggregate(key[0], key[1], row.shop_id)
+                items = journals[key]
+                writes.rebuilt.add(row.id)
+            else:
+                aggregate = store.aggregate_from_rows(row, packages.get(row.id, []))
+                items = fresh[key]
+            for item in sorted(items, key=lambda j: sort_key(j.event)):
+                results[item.id] = aggregate.apply(item)
+        except Exception as exc:  # noqa: BLE001 - a bug folding one order must not sink the batch
+            log.exception("could not apply events to %s order %s", key[0], key[1])
+            for item in fresh[key]:
+                results[item.id] = Result("error", f"{type(exc).__name__}: {exc}")
+            writes.rebuilt.discard(row.id)
+            continue
+        writes.add(row, packages.get(row.id, []), aggregate)
+    writes.outcomes = {i: r for i, r in results.items() if recorded.get(i) != r}
+    store.write(conn, writes, now)
+    return results
+
+
+def _first(items: Iterable[Journaled]) -> Event:
+    return min((j.event for j in items), key=sort_key)
+
+
+def reapply(db: Database, event_ids: Sequence[int] | None = None) -> dict[int, Result]:
+    """Fold again the orders of failed events (or of ``event_ids``) from their journals."""
+    def work(conn: Connection) -> dict[int, Result]:
+        query = sa.select(EventRow.__table__)
+        if event_ids is None:
+            query = query.where(EventRow.outcome.in_(["error", "unknown_status", "unreachable"]))
+        else:
+            query = query.where(EventRow.id.in_(event_ids))
+        fresh: dict[OrderKey, list[Journaled]] = defaultdict(list)
+        for row in conn.execute(query):
+            item = store.journaled_from_row(row)
+            fresh[(item.event.platform, item.event.order_id)].append(item)
+        results = apply_orders(conn, fresh, datetime.now(UTC), rebuild=True)
+        wanted = {j.id for items in fresh.values() for j in items}
+        return {k: v for k, v in results.items() if k in wanted}
+
+    return db.run_write(work)

@@ -1,0 +1,224 @@
+"""The tables, as SQLAlchemy 2 typed models. Alembic migrations must match them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    """Declarative base with the naming convention Alembic relies on."""
+
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Shop(Base):
+    """A marketplace shop; an Instant Mart outlet shop names its main shop."""
+
+    __tablename__ = "shops"
+    __table_args__ = (sa.UniqueConstraint("platform", "shop_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    shop_id: Mapped[str] = mapped_column(sa.String(64))
+    main_shop_id: Mapped[str | None] = mapped_column(sa.String(64))
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime]
+
+
+class Order(Base):
+    """An order's current state; its history is in ``transitions``."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        sa.UniqueConstraint("platform", "order_id"),
+        sa.Index("ix_orders_state_id", "state", "id"),
+        sa.Index("ix_orders_shop", "platform", "shop_id"),
+        sa.Index("ix_orders_main_shop", "platform", "main_shop_id"),
+        sa.Index("ix_orders_updated", "updated_at", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    shop_id: Mapped[str] = mapped_column(sa.String(64))
+    main_shop_id: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(32))
+    held_from: Mapped[str | None] = mapped_column(sa.String(32))
+    platform_status: Mapped[str | None] = mapped_column(sa.String(64))
+    last_key: Mapped[str] = mapped_column(sa.String(300), default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Package(Base):
+    """A package (Shopee package_number, Coupang shipmentBoxId) of an order."""
+
+    __tablename__ = "packages"
+    __table_args__ = (sa.UniqueConstraint("platform", "package_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_pk: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    package_id: Mapped[str] = mapped_column(sa.String(64))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(32), index=True)
+    held_from: Mapped[str | None] = mapped_column(sa.String(32))
+    attempts: Mapped[int] = mapped_column(default=0)
+    platform_status: Mapped[str | None] = mapped_column(sa.String(64))
+    carrier: Mapped[str | None] = mapped_column(sa.String(100))
+    tracking_number: Mapped[str | None] = mapped_column(sa.String(100))
+    provisional: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Event(Base):
+    """The append-only journal: every event received, once, with how it fared."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        sa.UniqueConstraint("dedupe_key"),
+        sa.Index("ix_events_order", "platform", "order_id"),
+        sa.Index("ix_events_outcome", "outcome"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dedupe_key: Mapped[str] = mapped_column(sa.String(200))
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    shop_id: Mapped[str] = mapped_column(sa.String(64))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    package_id: Mapped[str | None] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(64))
+    source: Mapped[str] = mapped_column(sa.String(16))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    main_shop_id: Mapped[str | None] = mapped_column(sa.String(64))
+    tracking_number: Mapped[str | None] = mapped_column(sa.String(100))
+    carrier: Mapped[str | None] = mapped_column(sa.String(100))
+    actor: Mapped[str | None] = mapped_column(sa.String(100))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    raw: Mapped[dict[str, Any]]
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Transition(Base):
+    """One step of an order's or package's history."""
+
+    __tablename__ = "transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_pk: Mapped[int] = mapped_column(sa.ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    package_id: Mapped[str | None] = mapped_column(sa.String(64))
+    from_state: Mapped[str] = mapped_column(sa.String(32))
+    to_state: Mapped[str] = mapped_column(sa.String(32))
+    trigger: Mapped[str] = mapped_column(sa.String(32))
+    at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(sa.String(16))
+    event_id: Mapped[int | None] = mapped_column(sa.ForeignKey("events.id"))
+    catch_up: Mapped[bool]
+
+
+class Checkpoint(Base):
+    """A carrier tracking checkpoint of a package."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (sa.UniqueConstraint("package_pk", "at", "raw_status", "description"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    package_pk: Mapped[int] = mapped_column(sa.ForeignKey("packages.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    description: Mapped[str] = mapped_column(sa.String(500))
+    location: Mapped[str | None] = mapped_column(sa.String(200))
+    raw_status: Mapped[str] = mapped_column(sa.String(64))
+
+
+class OutboxJob(Base):
+    """Work to do after a commit (marketplace actions, alert delivery), exactly once in effect."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        sa.UniqueConstraint("key"),
+        sa.Index("ix_outbox_ready", "state", "run_after"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(sa.String(300))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    package_id: Mapped[str | None] = mapped_column(sa.String(64))
+    payload: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(sa.String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    run_after: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+class Alert(Base):
+    """An alert: one per condition while it holds (``condition`` is unique among open ones)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        sa.Index("ix_alerts_state", "state", "id"),
+        sa.Index(
+            "uq_alerts_open_condition",
+            "condition",
+            unique=True,
+            sqlite_where=sa.text("state = 'open'"),
+            postgresql_where=sa.text("state = 'open'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    condition: Mapped[str] = mapped_column(sa.String(300))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    package_id: Mapped[str | None] = mapped_column(sa.String(64))
+    state: Mapped[str] = mapped_column(sa.String(16), default="open")
+    opened_at: Mapped[datetime]
+    resolved_at: Mapped[datetime | None]
+    message: Mapped[str] = mapped_column(sa.Text)

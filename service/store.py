@@ -1,0 +1,385 @@
+"""Rows in and out for ingest: the journal, order locks, and writing folded aggregates.
+
+Plain SQLAlchemy Core with executemany, so a batch of events costs a dozen statements
+rather than a dozen per event.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
+
+from service.models import Alert, OutboxJob, Order, Package, Transition
+from service.models import Event as EventRow
+from statemachines.aggregate import Action, OrderAggregate, PackageState, Result
+from statemachines.events import Event, Journaled
+from statemachines.machines import ORDER, PACKAGE, Subject
+
+EVENTS = EventRow.__table__
+ORDERS = Order.__table__
+PACKAGES = Package.__table__
+TRANSITIONS = Transition.__table__
+OUTBOX = OutboxJob.__table__
+ALERTS = Alert.__table__
+
+OrderKey = tuple[str, str]
+
+
+def upsert(conn: Connection, table: sa.Table) -> Any:
+    """An INSERT that can say ON CONFLICT on this connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def journal(conn: Connection, events: Sequence[Event], now: datetime) -> dict[str, int]:
+    """Append events to the journal; the ids of those whose dedupe key was new."""
+    if not events:
+        return {}
+    stmt = (
+        upsert(conn, EVENTS)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(EVENTS.c.id, EVENTS.c.dedupe_key)
+    )
+    params = [
+        {
+            "dedupe_key": e.dedupe_key,
+            "platform": e.platform,
+            "shop_id": e.shop_id,
+            "order_id": e.order_id,
+            "package_id": e.package_id,
+            "kind": e.kind.value,
+            "status": e.status,
+            "source": e.source,
+            "occurred_at": e.occurred_at,
+            "received_at": now,
+            "main_shop_id": e.main_shop_id,
+            "tracking_number": e.tracking_number,
+            "carrier": e.carrier,
+            "actor": e.actor,
+            "reason": e.reason,
+            "raw": dict(e.raw),
+        }
+        for e in events
+    ]
+    rows = conn.execute(stmt, params).all()
+    return {row.dedupe_key: row.id for row in rows}
+
+
+def journaled_from_row(row: Row[Any]) -> Journaled:
+    """A journal row as the event it recorded."""
+    event = Event(
+        platform=row.platform,
+        shop_id=row.shop_id,
+        order_id=row.order_id,
+        kind=row.kind,
+        status=row.status,
+        occurred_at=row.occurred_at,
+        dedupe_key=row.dedupe_key,
+        source=row.source,
+        package_id=row.package_id,
+        main_shop_id=row.main_shop_id,
+        tracking_number=row.tracking_number,
+        carrier=row.carrier,
+        actor=row.actor,
+        reason=row.reason,
+        raw=row.raw,
+    )
+    return Journaled(row.id, event)
+
+
+def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> None:
+    """Insert the orders that do not exist yet (in key order), initial state."""
+    stmt = upsert(conn, ORDERS).on_conflict_do_nothing(index_elements=["platform", "order_id"])
+    conn.execute(
+        stmt,
+        [
+            {
+                "platform": e.platform,
+                "order_id": e.order_id,
+                "shop_id": e.shop_id,
+                "main_shop_id": e.main_shop_id,
+                "state": ORDER.initial,
+                "held_from": None,
+                "platform_status": None,
+                "last_key": "",
+                "created_at": e.occurred_at,
+                "updated_at": e.occurred_at,
+            }
+            for e in firsts
+        ],
+    )
+
+
+def lock_orders(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, Row[Any]]:
+    """Select and lock the orders (``FOR UPDATE`` in key order on PostgreSQL)."""
+    found: dict[OrderKey, Row[Any]] = {}
+    for chunk in _chunks(keys, 500):
+        query = (
+            sa.select(ORDERS)
+            .where(sa.tuple_(ORDERS.c.platform, ORDERS.c.order_id).in_(chunk))
+            .order_by(ORDERS.c.platform, ORDERS.c.order_id)
+            .with_for_update()
+        )
+        for row in conn.execute(query):
+            found[(row.platform, row.order_id)] = row
+    return found
+
+
+def load_packages(conn: Connection, order_pks: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """The package rows of these orders."""
+    found: dict[int, list[Row[Any]]] = defaultdict(list)
+    for chunk in _chunks(order_pks, 900):
+        query = sa.select(PACKAGES).where(PACKAGES.c.order_pk.in_(chunk)).order_by(PACKAGES.c.id)
+        for row in conn.execute(query):
+            found[row.order_pk].append(row)
+    return found
+
+
+def load_journal(
+    conn: Connection, keys: Sequence[OrderKey]
+) -> tuple[dict[OrderKey, list[Journaled]], dict[int, Result]]:
+    """Every journaled event of these orders, and the outcome each had recorded."""
+    journals: dict[OrderKey, list[Journaled]] = defaultdict(list)
+    recorded: dict[int, Result] = {}
+    for chunk in _chunks(keys, 500):
+        query = sa.select(EVENTS).where(sa.tuple_(EVENTS.c.platform, EVENTS.c.order_id).in_(chunk))
+        for row in conn.execute(query):
+            item = journaled_from_row(row)
+            journals[(row.platform, row.order_id)].append(item)
+            if row.outcome is not None:
+                recorded[row.id] = Result(row.outcome, row.error)
+    return journals, recorded
+
+
+def aggregate_from_rows(row: Row[Any], packages: Sequence[Row[Any]]) -> OrderAggregate:
+    """The aggregate as stored: where an incremental fold continues from."""
+    return OrderAggregate(
+        platform=row.platform,
+        order_id=row.order_id,
+        shop_id=row.shop_id,
+        main_shop_id=row.main_shop_id,
+        subject=Subject(row.state, row.held_from),
+        platform_status=row.platform_status,
+        packages={
+            p.package_id: PackageState(
+                p.package_id,
+                Subject(p.state, p.held_from, p.attempts),
+                p.platform_status,
+                p.carrier,
+                p.tracking_number,
+                p.provisional,
+                p.created_at,
+                p.updated_at,
+            )
+            for p in packages
+        },
+        last_key=row.last_key,
+        created_at=row.created_at if row.last_key else None,
+        updated_at=row.updated_at if row.last_key else None,
+    )
+
+
+@dataclass
+class Writes:
+    """Everything a batch writes, gathered so each table gets one executemany."""
+
+    orders: list[dict[str, Any]] = field(default_factory=list)
+    package_updates: list[dict[str, Any]] = field(default_factory=list)
+    package_inserts: list[dict[str, Any]] = field(default_factory=list)
+    package_deletes: list[int] = field(default_factory=list)
+    renames: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[tuple[OrderAggregate, Action]] = field(default_factory=list)
+    rebuilt: set[int] = field(default_factory=set)
+    touched: dict[OrderKey, tuple[int, OrderAggregate]] = field(default_factory=dict)
+    outcomes: dict[int, Result] = field(default_factory=dict)
+
+    def add(self, row: Row[Any], package_rows: Sequence[Row[Any]], agg: OrderAggregate) -> None:
+        """Gather the writes for one folded order."""
+        rebuilt = row.id in self.rebuilt
+        created = agg.created_at or row.created_at
+        self.orders.append(
+            {
+                "b_id": row.id,
+                "shop_id": agg.shop_id,
+                "main_shop_id": agg.main_shop_id,
+                "state": agg.state,
+                "held_from": agg.subject.held_from,
+                "platform_status": agg.platform_status,
+                "last_key": agg.last_key,
+                "created_at": created,
+                "updated_at": agg.updated_at or created,
+            }
+        )
+        by_id = {p.package_id: p for p in package_rows}
+        for old, new in agg.renamed.items():
+            if old in by_id and not rebuilt:
+                by_id[new] = by_id.pop(old)
+                self.renames.append({"b_order_pk": row.id, "b_old": old, "new": new})
+        for package in agg.packages.values():
+            values = {
+                "package_id": package.package_id,
+                "state": package.subject.state,
+                "held_from": package.subject.held_from,
+                "attempts": package.subject.attempts,
+                "platform_status": package.platform_status,
+                "carrier": package.carrier,
+                "tracking_number": package.tracking_number,
+                "provisional": package.provisional,
+                "created_at": package.created_at or created,
+                "updated_at": package.updated_at or package.created_at or created,
+            }
+            existing = by_id.pop(package.package_id, None)
+            if existing is not None:
+                self.package_updates.append({"b_id": existing.id, **values})
+            else:
+                self.package_inserts.append(
+                    {"order_pk": row.id, "platform": agg.platform, "order_id": agg.order_id, **values}
+                )
+        if rebuilt:
+            self.package_deletes.extend(p.id for p in by_id.values())
+        for change in agg.changes:
+            self.transitions.append(
+                {
+                    "order_pk": row.id,
+                    "platform": agg.platform,
+                    "order_id": agg.order_id,
+                    "package_id": change.package_id,
+                    "from_state": change.from_state,
+                    "to_state": change.to_state,
+                    "trigger": change.trigger,
+                    "at": change.at,
+                    "source": change.source,
+                    "event_id": change.event_id,
+                    "catch_up": change.catch_up,
+                }
+            )
+        self.actions.extend((agg, action) for action in agg.actions())
+        self.touched[(agg.platform, agg.order_id)] = (row.id, agg)
+
+
+def write(conn: Connection, writes: Writes, now: datetime) -> None:
+    """Write a batch's gathered changes."""
+    if writes.orders:
+        conn.execute(
+            ORDERS.update().where(ORDERS.c.id == sa.bindparam("b_id")),
+            writes.orders,
+        )
+    if writes.rebuilt:
+        for chunk in _chunks(sorted(writes.rebuilt), 900):
+            conn.execute(TRANSITIONS.delete().where(TRANSITIONS.c.order_pk.in_(chunk)))
+    if writes.package_deletes:
+        conn.execute(PACKAGES.delete().where(PACKAGES.c.id.in_(writes.package_deletes)))
+    if writes.renames:
+        conn.execute(
+            TRANSITIONS.update()
+            .where(TRANSITIONS.c.order_pk == sa.bindparam("b_order_pk"))
+            .where(TRANSITIONS.c.package_id == sa.bindparam("b_old"))
+            .values(package_id=sa.bindparam("new")),
+            writes.renames,
+        )
+    if writes.package_updates:
+        conn.execute(PACKAGES.update().where(PACKAGES.c.id == sa.bindparam("b_id")), writes.package_updates)
+    if writes.package_inserts:
+        conn.execute(PACKAGES.insert(), writes.package_inserts)
+    if writes.transitions:
+        conn.execute(TRANSITIONS.insert(), writes.transitions)
+    if writes.outcomes:
+        conn.execute(
+            EVENTS.update().where(EVENTS.c.id == sa.bindparam("b_id")),
+            [{"b_id": i, "outcome": r.outcome, "error": r.error} for i, r in writes.outcomes.items()],
+        )
+    _write_actions(conn, writes, now)
+
+
+def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
+    jobs = []
+    alerts = []
+    for agg, action in writes.actions:
+        jobs.append(
+            {
+                "key": action.key,
+                "kind": action.kind,
+                "platform": agg.platform,
+                "order_id": agg.order_id,
+                "package_id": action.package_id,
+                "payload": {"state": action.state, "event_id": action.event_id, "reason": action.reason},
+                "state": "pending",
+                "attempts": 0,
+                "run_after": now,
+                "created_at": now,
+                "updated_at": now,
+                "last_error": None,
+            }
+        )
+        if action.kind == "alert":
+            alerts.append(_alert_row(agg, action, now))
+    if jobs:
+        conn.execute(upsert(conn, OUTBOX).on_conflict_do_nothing(index_elements=["key"]), jobs)
+    if alerts:
+        stmt = upsert(conn, ALERTS).on_conflict_do_nothing(
+            index_elements=["condition"], index_where=sa.text("state = 'open'")
+        )
+        conn.execute(stmt, alerts)
+    _resolve_alerts(conn, writes, now)
+
+
+def condition(platform: str, order_id: str, package_id: str | None, state: str) -> str:
+    """The condition an alert stands for: an order or package staying in a state."""
+    return f"state:{platform}:{order_id}:{package_id or ''}:{state}"
+
+
+def _alert_row(agg: OrderAggregate, action: Action, now: datetime) -> dict[str, Any]:
+    exceptions = PACKAGE.exceptions if action.package_id else ORDER.exceptions
+    what = f"package {action.package_id}" if action.package_id else "order"
+    return {
+        "condition": condition(agg.platform, agg.order_id, action.package_id, action.state),
+        "kind": "exception_state" if action.state in exceptions else "marketplace_status",
+        "platform": agg.platform,
+        "order_id": agg.order_id,
+        "package_id": action.package_id,
+        "state": "open",
+        "opened_at": now,
+        "resolved_at": None,
+        "message": f"{agg.platform} order {agg.order_id}: {what} is {action.state} ({action.reason})",
+    }
+
+
+def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
+    """Resolve the open state alerts of touched orders whose entity left that state."""
+    if not writes.touched:
+        return
+    stale = []
+    for chunk in _chunks(sorted(writes.touched), 500):
+        query = sa.select(ALERTS.c.id, ALERTS.c.platform, ALERTS.c.order_id, ALERTS.c.package_id, ALERTS.c.condition).where(
+            ALERTS.c.state == "open",
+            sa.tuple_(ALERTS.c.platform, ALERTS.c.order_id).in_(chunk),
+        )
+        for alert in conn.execute(query):
+            _, agg = writes.touched[(alert.platform, alert.order_id)]
+            if alert.package_id is None:
+                current = agg.state
+            else:
+                package = agg.packages.get(alert.package_id)
+                current = package.subject.state if package else ""
+            if not alert.condition.startswith("state:"):
+                continue
+            if alert.condition != condition(alert.platform, alert.order_id, alert.package_id, current):
+                stale.append({"b_id": alert.id})
+    if stale:
+        conn.execute(
+            ALERTS.update().where(ALERTS.c.id == sa.bindparam("b_id")).values(state="resolved", resolved_at=now),
+            stale,
+        )
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]

@@ -1,0 +1,255 @@
+"""The order and package machines: one shared ``transitions.Machine`` per kind.
+
+The transition table is data (:data:`ORDER_SPECS`, :data:`PACKAGE_SPECS`); the
+``transitions`` machine and the path-finding graph are both built from it, so they
+cannot disagree. Models are tiny :class:`Subject` objects; a machine is built once per
+kind (``Machine(model=None)``) and drives any number of them through
+``machine.events[trigger].trigger(subject)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from transitions import Machine
+
+ON_HOLD = "on_hold"
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One row of a transition table: ``trigger`` moves ``sources`` to ``dest``.
+
+    ``held_from`` restricts a transition out of ``on_hold`` to subjects held from one of
+    those states (``release`` returns to where the hold began).
+    """
+
+    trigger: str
+    sources: tuple[str, ...]
+    dest: str
+    held_from: frozenset[str] | None = None
+
+
+@dataclass
+class Subject:
+    """A model the shared machine drives: the state and where a hold began."""
+
+    state: str
+    held_from: str | None = None
+    attempts: int = 0
+
+
+def _held(*states: str) -> frozenset[str]:
+    return frozenset(states)
+
+
+ORDER_STATES: tuple[str, ...] = (
+    "pending",
+    "processing",
+    "on_hold",
+    "approved",
+    "picking",
+    "packing",
+    "ready_to_ship",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "rejected",
+    "returning",
+    "returned",
+)
+ORDER_TRIGGERS: tuple[str, ...] = (
+    "process",
+    "hold",
+    "release",
+    "approve",
+    "reject",
+    "cancel",
+    "start_picking",
+    "pack",
+    "mark_ready",
+    "ship",
+    "deliver",
+    "request_return",
+    "complete_return",
+)
+_ORDER_HOLDABLE = ("pending", "processing", "approved", "picking", "packing", "ready_to_ship")
+_EARLY = _held("pending", "processing")
+ORDER_SPECS: tuple[Spec, ...] = (
+    Spec("process", ("pending",), "processing"),
+    Spec("approve", ("processing",), "approved"),
+    Spec("approve", (ON_HOLD,), "approved", _EARLY),
+    Spec("start_picking", ("approved",), "picking"),
+    Spec("pack", ("picking",), "packing"),
+    Spec("mark_ready", ("packing",), "ready_to_ship"),
+    Spec("ship", ("ready_to_ship",), "shipped"),
+    Spec("deliver", ("shipped",), "delivered"),
+    Spec("hold", _ORDER_HOLDABLE, ON_HOLD),
+    Spec("release", (ON_HOLD,), "processing", _EARLY),
+    *(Spec("release", (ON_HOLD,), s, _held(s)) for s in _ORDER_HOLDABLE[2:]),
+    Spec("reject", ("processing",), "rejected"),
+    Spec("cancel", (*_ORDER_HOLDABLE[:2], ON_HOLD, *_ORDER_HOLDABLE[2:]), "cancelled"),
+    Spec("request_return", ("shipped", "delivered"), "returning"),
+    Spec("complete_return", ("returning",), "returned"),
+)
+ORDER_FINAL = frozenset({"delivered", "cancelled", "rejected", "returned"})
+ORDER_EXCEPTIONS = frozenset({"on_hold", "rejected", "returning"})
+
+PACKAGE_STATES: tuple[str, ...] = (
+    "created",
+    "processing",
+    "on_hold",
+    "ready_for_pickup",
+    "picked_up",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "delivery_failed",
+    "returned_to_sender",
+    "lost",
+    "cancelled",
+)
+PACKAGE_TRIGGERS: tuple[str, ...] = (
+    "process",
+    "hold",
+    "release",
+    "mark_ready",
+    "pick_up",
+    "depart",
+    "dispatch",
+    "deliver",
+    "fail_delivery",
+    "return_to_sender",
+    "lose",
+    "cancel",
+)
+_PACKAGE_HOLDABLE = ("created", "processing", "ready_for_pickup")
+_PKG_EARLY = _held("created", "processing")
+PACKAGE_SPECS: tuple[Spec, ...] = (
+    Spec("process", ("created",), "processing"),
+    Spec("mark_ready", ("processing",), "ready_for_pickup"),
+    Spec("mark_ready", (ON_HOLD,), "ready_for_pickup", _PKG_EARLY),
+    Spec("pick_up", ("ready_for_pickup",), "picked_up"),
+    Spec("depart", ("picked_up",), "in_transit"),
+    Spec("dispatch", ("picked_up", "in_transit", "delivery_failed"), "out_for_delivery"),
+    Spec("deliver", ("out_for_delivery", "in_transit"), "delivered"),
+    Spec("fail_delivery", ("out_for_delivery",), "delivery_failed"),
+    Spec("return_to_sender", ("delivery_failed",), "returned_to_sender"),
+    Spec("lose", ("picked_up", "in_transit", "out_for_delivery"), "lost"),
+    Spec("hold", _PACKAGE_HOLDABLE, ON_HOLD),
+    Spec("release", (ON_HOLD,), "processing", _PKG_EARLY),
+    Spec("release", (ON_HOLD,), "ready_for_pickup", _held("ready_for_pickup")),
+    Spec("cancel", ("created", "processing", ON_HOLD, "ready_for_pickup"), "cancelled"),
+)
+PACKAGE_FINAL = frozenset({"delivered", "returned_to_sender", "lost", "cancelled"})
+PACKAGE_EXCEPTIONS = frozenset({"on_hold", "delivery_failed", "lost", "returned_to_sender"})
+#: Package states at or beyond pick-up: the parcel has left the seller.
+PACKAGE_LEFT_SELLER = frozenset(
+    {"picked_up", "in_transit", "out_for_delivery", "delivered", "delivery_failed",
+     "returned_to_sender", "lost"}
+)
+
+
+def _remember_hold(event: Any) -> None:
+    event.model.held_from = event.transition.source
+
+
+def _forget_hold(event: Any) -> None:
+    event.model.held_from = None
+
+
+def _count_attempt(event: Any) -> None:
+    event.model.attempts += 1
+
+
+def _guard(allowed: frozenset[str]) -> Any:
+    def check(event: Any) -> bool:
+        return event.model.held_from in allowed
+
+    return check
+
+
+@dataclass
+class Kind:
+    """A machine kind: its table, its shared ``transitions.Machine`` and derived facts."""
+
+    name: str
+    states: tuple[str, ...]
+    triggers: tuple[str, ...]
+    specs: tuple[Spec, ...]
+    initial: str
+    final: frozenset[str]
+    exceptions: frozenset[str]
+    machine: Machine = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.machine = Machine(
+            model=None,
+            states=list(self.states),
+            initial=self.initial,
+            auto_transitions=False,
+            send_event=True,
+            name=self.name,
+        )
+        for spec in self.specs:
+            for source in spec.sources:
+                self.machine.add_transition(
+                    spec.trigger,
+                    source,
+                    spec.dest,
+                    conditions=[_guard(spec.held_from)] if spec.held_from else None,
+                    before=[_remember_hold] if spec.dest == ON_HOLD else None,
+                    after=self._after(source, spec.dest),
+                )
+
+    @staticmethod
+    def _after(source: str, dest: str) -> list[Any] | None:
+        callbacks = []
+        if source == ON_HOLD:
+            callbacks.append(_forget_hold)
+        if dest == "delivery_failed":
+            callbacks.append(_count_attempt)
+        return callbacks or None
+
+    def allowed(self, subject: Subject) -> list[str]:
+        """The triggers that may fire from the subject's state (guards included)."""
+        return [
+            spec.trigger
+            for spec in self.specs
+            if subject.state in spec.sources
+            and (spec.held_from is None or subject.held_from in spec.held_from)
+        ]
+
+    def fire(self, subject: Subject, trigger: str) -> bool:
+        """Fire ``trigger`` on ``subject`` through the shared machine; False if refused."""
+        event = self.machine.events.get(trigger)
+        if event is None or subject.state not in event.transitions:
+            return False
+        return bool(event.trigger(subject))
+
+    def edges(self) -> Iterable[Spec]:
+        """Every transition of the table."""
+        return self.specs
+
+
+ORDER = Kind(
+    "order",
+    ORDER_STATES,
+    ORDER_TRIGGERS,
+    ORDER_SPECS,
+    "pending",
+    ORDER_FINAL,
+    ORDER_EXCEPTIONS,
+)
+PACKAGE = Kind(
+    "package",
+    PACKAGE_STATES,
+    PACKAGE_TRIGGERS,
+    PACKAGE_SPECS,
+    "created",
+    PACKAGE_FINAL,
+    PACKAGE_EXCEPTIONS,
+)
+KINDS = {"order": ORDER, "package": PACKAGE}

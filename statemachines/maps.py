@@ -1,0 +1,87 @@
+"""Marketplace statuses as the machine states they name (the contract's tables)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Target:
+    """The state a marketplace status names, and whether reaching it opens an alert."""
+
+    state: str
+    alert: bool = False
+
+
+def _t(state: str, alert: bool = False) -> Target:
+    return Target(state, alert)
+
+
+SHOPEE_ORDER: dict[str, Target] = {
+    "UNPAID": _t("pending"),
+    "READY_TO_SHIP": _t("approved"),
+    "PROCESSED": _t("ready_to_ship"),
+    "RETRY_SHIP": _t("ready_to_ship", alert=True),
+    "SHIPPED": _t("shipped"),
+    "TO_CONFIRM_RECEIVE": _t("delivered"),
+    "COMPLETED": _t("delivered"),
+    "IN_CANCEL": _t("on_hold", alert=True),
+    "CANCELLED": _t("cancelled"),
+    "TO_RETURN": _t("returning", alert=True),
+    "INVOICE_PENDING": _t("processing"),
+}
+
+SHOPEE_PACKAGE: dict[str, Target] = {
+    "LOGISTICS_NOT_STARTED": _t("created"),
+    "LOGISTICS_PENDING_ARRANGE": _t("processing"),
+    "LOGISTICS_READY": _t("processing"),
+    "LOGISTICS_REQUEST_CREATED": _t("ready_for_pickup"),
+    "LOGISTICS_PICKUP_DONE": _t("picked_up"),
+    "LOGISTICS_PICKUP_RETRY": _t("on_hold"),
+    "LOGISTICS_PICKUP_FAILED": _t("on_hold", alert=True),
+    "LOGISTICS_DELIVERY_DONE": _t("delivered"),
+    "LOGISTICS_DELIVERY_FAILED": _t("delivery_failed"),
+    "LOGISTICS_REQUEST_CANCELED": _t("cancelled"),
+    "LOGISTICS_LOST": _t("lost"),
+    "LOGISTICS_COD_REJECTED": _t("on_hold", alert=True),
+    "LOGISTICS_INVALID": _t("on_hold", alert=True),
+}
+
+COUPANG_ORDER: dict[str, Target] = {
+    "ACCEPT": _t("processing"),
+    "INSTRUCT": _t("approved"),
+    "DEPARTURE": _t("ready_to_ship"),
+    "DELIVERING": _t("shipped"),
+    "FINAL_DELIVERY": _t("delivered"),
+    "NONE_TRACKING": _t("shipped"),
+}
+
+# The contract maps Coupang statuses to order states only. A Coupang order sheet row is
+# a shipment box, i.e. a package, so the same status also names the box's state: the
+# invoice upload (DEPARTURE) is the hand-over to the courier's pickup, DELIVERING means
+# the parcel is travelling, NONE_TRACKING (seller's own delivery) likewise.
+COUPANG_PACKAGE: dict[str, Target] = {
+    "ACCEPT": _t("created"),
+    "INSTRUCT": _t("processing"),
+    "DEPARTURE": _t("ready_for_pickup"),
+    "DELIVERING": _t("in_transit"),
+    "FINAL_DELIVERY": _t("delivered"),
+    "NONE_TRACKING": _t("in_transit"),
+}
+
+ORDER_MAPS: dict[str, dict[str, Target]] = {"shopee": SHOPEE_ORDER, "coupang": COUPANG_ORDER}
+PACKAGE_MAPS: dict[str, dict[str, Target]] = {
+    "shopee": SHOPEE_PACKAGE,
+    "coupang": COUPANG_PACKAGE,
+}
+PLATFORMS = ("shopee", "coupang")
+
+
+def order_target(platform: str, status: str) -> Target | None:
+    """The order state a marketplace order status names; None when the status is unknown."""
+    return ORDER_MAPS.get(platform, {}).get(status)
+
+
+def package_target(platform: str, status: str) -> Target | None:
+    """The package state a marketplace logistics status names; None when unknown."""
+    return PACKAGE_MAPS.get(platform, {}).get(status)
