@@ -85,15 +85,16 @@ def apply_orders(
     if not fresh:
         return {}
     keys = sorted(fresh)
-    store.create_orders(conn, [_first(fresh[k]) for k in keys], now)
+    journals: dict[OrderKey, list[Journaled]] = {}
+    recorded: dict[int, Result] = {}
+    if rebuild:
+        journals, recorded = store.load_journal(conn, keys)
+    store.create_orders(conn, [_first(fresh[k] or journals[k]) for k in keys], now)
     rows = store.lock_orders(conn, keys)
     packages = store.load_packages(conn, [row.id for row in rows.values()])
-    needs_journal = [
-        key
-        for key in keys
-        if rebuild or min(sort_key(j.event) for j in fresh[key]) <= rows[key].last_key
-    ]
-    journals, recorded = store.load_journal(conn, needs_journal)
+    if not rebuild:
+        late = [k for k in keys if min(sort_key(j.event) for j in fresh[k]) <= rows[k].last_key]
+        journals, recorded = store.load_journal(conn, late)
     results: dict[int, Result] = {}
     writes = store.Writes()
     for key in keys:
@@ -110,7 +111,7 @@ def apply_orders(
                 results[item.id] = aggregate.apply(item)
         except Exception as exc:  # noqa: BLE001 - a bug folding one order must not sink the batch
             log.exception("could not apply events to %s order %s", key[0], key[1])
-            for item in fresh[key]:
+            for item in fresh[key] or journals.get(key, []):
                 results[item.id] = Result("error", f"{type(exc).__name__}: {exc}")
             writes.rebuilt.discard(row.id)
             continue

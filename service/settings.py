@@ -5,8 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.config import Config
+
+if TYPE_CHECKING:
+    from service.auth import Token
 
 DEFAULT_DATABASE_URL = "sqlite:///orderwatch.db"
 
@@ -35,10 +39,13 @@ class Settings:
 
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"
+    api_tokens: tuple[Token, ...] = ()
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (the process environment by default)."""
+        from service.auth import parse_tokens
+
         config = Config(environ=dict(os.environ if environ is None else environ))
         url = config("ORDERWATCH_DATABASE_URL", default=DEFAULT_DATABASE_URL)
         if not url.startswith(("sqlite", "postgresql")):
@@ -47,4 +54,8 @@ class Settings:
             )
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        return cls(database_url=url, log_level=config("ORDERWATCH_LOG_LEVEL", default="INFO"))
+        return cls(
+            database_url=url,
+            log_level=config("ORDERWATCH_LOG_LEVEL", default="INFO"),
+            api_tokens=parse_tokens(config("ORDERWATCH_API_TOKENS", default=None)),
+        )

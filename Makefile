@@ -1,0 +1,46 @@
+# make run  - install into .venv and serve on the embedded SQLite database
+# make test - install into .venv, lint, type-check and run the suite on SQLite,
+#             then on PostgreSQL when one answers (CI requires it: ORDERWATCH_REQUIRE_POSTGRES=1)
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+PYTEST_WORKERS ?= 2
+
+.PHONY: install run test lint test-sqlite test-postgres bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/orderwatch serve
+
+lint: $(STAMP)
+	$(BIN)/ruff check service statemachines handlers migrations tests bench
+	$(BIN)/mypy
+
+test-sqlite: $(STAMP)
+	ORDERWATCH_TEST_DATABASE_URL=sqlite $(BIN)/pytest -n $(PYTEST_WORKERS) -q
+
+test-postgres: $(STAMP)
+	@if $(BIN)/python -m tests.pg_ready "$(PG_TEST_URL)"; then \
+		ORDERWATCH_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -n $(PYTEST_WORKERS) -q; \
+	elif [ -n "$$ORDERWATCH_REQUIRE_POSTGRES" ]; then \
+		echo "PostgreSQL at $(PG_TEST_URL) does not answer, and it is required"; exit 1; \
+	else \
+		echo "PostgreSQL does not answer: the PostgreSQL pass is skipped"; \
+	fi
+
+test: lint test-sqlite test-postgres
+
+bench: $(STAMP)
+	$(BIN)/python bench/apply.py
+
+clean:
+	rm -rf $(VENV) orderwatch.db orderwatch.db-wal orderwatch.db-shm

@@ -1,0 +1,125 @@
+"""The ``orderwatch`` command line.
+
+Exit codes: 0 success, 2 bad usage or configuration (one-line reason), 1 other failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from service.settings import ConfigurationError, Settings
+
+log = logging.getLogger("orderwatch")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"orderwatch: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = _Parser(prog="orderwatch", description="Keeps marketplace orders and parcels straight.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    serve = sub.add_parser("serve", help="migrate, then serve HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
+    serve.add_argument("--no-worker", action="store_true", help="do not run outbox jobs in this process")
+    serve.add_argument("--no-poll", action="store_true", help="do not run the pollers in this process")
+    sub.add_parser("migrate", help="apply Alembic migrations to ORDERWATCH_DATABASE_URL")
+    replay = sub.add_parser("replay", help="rebuild every order and package from the event journal")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar")
+    reapply = sub.add_parser("reapply", help="apply again the journaled events that failed")
+    reapply.add_argument("event_ids", nargs="*", type=int, help="only these journal ids")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.from_environ()
+    except ConfigurationError as exc:
+        print(f"orderwatch: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("transitions").setLevel(logging.WARNING)
+    try:
+        return int(COMMANDS[args.command](settings, args) or 0)
+    except ConfigurationError as exc:
+        print(f"orderwatch: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for operators
+        log.debug("failure", exc_info=True)
+        print(f"orderwatch: {args.command} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
+    from service.migrate import upgrade
+
+    upgrade(settings.database_url)
+    log.info("database migrated")
+    return 0
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import create_app
+
+    if not args.no_migrate:
+        _migrate(settings, args)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from service.db import Database
+    from service.replay import replay
+
+    db = Database(settings.database_url)
+    try:
+        with tqdm(unit="order", disable=args.no_progress, desc="replay") as bar:
+
+            def advance(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done)
+
+            report = replay(db, progress=advance)
+    finally:
+        db.dispose()
+    print(f"replayed {report.events} events into {report.orders} orders; {report.failed} failed")
+    return 0 if report.failed == 0 else 1
+
+
+def _reapply(settings: Settings, args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from service.db import Database
+    from service.ingest import reapply
+
+    db = Database(settings.database_url)
+    try:
+        results = reapply(db, args.event_ids or None)
+    finally:
+        db.dispose()
+    counts = Counter(r.outcome for r in results.values())
+    print(f"reapplied {len(results)} events: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    return 0
+
+
+COMMANDS = {"serve": _serve, "migrate": _migrate, "replay": _replay, "reapply": _reapply}

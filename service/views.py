@@ -1,0 +1,205 @@
+"""Read models: orders, packages and alerts as the contract's JSON shapes."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Row
+
+from service.models import Alert, Checkpoint, Order, Package, Transition
+
+ORDERS = Order.__table__
+PACKAGES = Package.__table__
+TRANSITIONS = Transition.__table__
+CHECKPOINTS = Checkpoint.__table__
+ALERTS = Alert.__table__
+
+MAX_LIMIT = 500
+
+
+class BadQuery(ValueError):
+    """A query parameter is malformed; the message names it."""
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    """A UTC datetime as an RFC 3339 string with a ``Z``."""
+    if value is None:
+        return None
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def encode_cursor(last_id: int) -> str:
+    """An opaque cursor for keyset pagination."""
+    return base64.urlsafe_b64encode(f"o:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The id a cursor stands for; :class:`BadQuery` when it is not one of ours."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, value = text.split(":", 1)
+        if prefix != "o":
+            raise ValueError(prefix)
+        return int(value)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadQuery("cursor is not a cursor this service issued") from exc
+
+
+def _transition(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "from": row.from_state,
+        "to": row.to_state,
+        "trigger": row.trigger,
+        "at": rfc3339(row.at),
+        "source": row.source,
+        "event_id": row.event_id,
+        "catch_up": row.catch_up,
+    }
+
+
+def _package(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "platform": row.platform,
+        "package_id": row.package_id,
+        "order_id": row.order_id,
+        "state": row.state,
+        "carrier": row.carrier,
+        "tracking_number": row.tracking_number,
+        "updated_at": rfc3339(row.updated_at),
+    }
+
+
+def _order(row: Row[Any]) -> dict[str, Any]:
+    return {
+        "platform": row.platform,
+        "order_id": row.order_id,
+        "shop_id": row.shop_id,
+        "main_shop_id": row.main_shop_id,
+        "state": row.state,
+        "platform_status": row.platform_status,
+        "created_at": rfc3339(row.created_at),
+        "updated_at": rfc3339(row.updated_at),
+    }
+
+
+def list_orders(
+    conn: Connection,
+    *,
+    state: str | None = None,
+    platform: str | None = None,
+    shop_id: str | None = None,
+    updated_since: datetime | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """A page of orders, newest id last, with their packages (no histories)."""
+    query = sa.select(ORDERS).order_by(ORDERS.c.id).limit(limit + 1)
+    if state:
+        query = query.where(ORDERS.c.state == state)
+    if platform:
+        query = query.where(ORDERS.c.platform == platform)
+    if shop_id:
+        query = query.where(sa.or_(ORDERS.c.shop_id == shop_id, ORDERS.c.main_shop_id == shop_id))
+    if updated_since is not None:
+        query = query.where(ORDERS.c.updated_at >= updated_since)
+    if cursor:
+        query = query.where(ORDERS.c.id > decode_cursor(cursor))
+    rows = conn.execute(query).all()
+    page, more = rows[:limit], len(rows) > limit
+    packages: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if page:
+        pks = [r.id for r in page]
+        query = sa.select(PACKAGES).where(PACKAGES.c.order_pk.in_(pks)).order_by(PACKAGES.c.id)
+        for p in conn.execute(query):
+            packages[p.order_pk].append(_package(p))
+    orders = [{**_order(r), "packages": packages[r.id]} for r in page]
+    return {"orders": orders, "next_cursor": encode_cursor(page[-1].id) if more else None}
+
+
+def get_order(conn: Connection, platform: str, order_id: str) -> dict[str, Any] | None:
+    """One order with its packages (each with history and checkpoints) and its history."""
+    row = conn.execute(
+        sa.select(ORDERS).where(ORDERS.c.platform == platform, ORDERS.c.order_id == order_id)
+    ).first()
+    if row is None:
+        return None
+    history = conn.execute(
+        sa.select(TRANSITIONS).where(TRANSITIONS.c.order_pk == row.id).order_by(TRANSITIONS.c.id)
+    ).all()
+    package_rows = conn.execute(
+        sa.select(PACKAGES).where(PACKAGES.c.order_pk == row.id).order_by(PACKAGES.c.id)
+    ).all()
+    checkpoints = _checkpoints(conn, [p.id for p in package_rows])
+    packages = [
+        {
+            **_package(p),
+            "history": [_transition(t) for t in history if t.package_id == p.package_id],
+            "checkpoints": checkpoints.get(p.id, []),
+        }
+        for p in package_rows
+    ]
+    return {
+        **_order(row),
+        "packages": packages,
+        "history": [_transition(t) for t in history if t.package_id is None],
+    }
+
+
+def get_package(conn: Connection, platform: str, package_id: str) -> dict[str, Any] | None:
+    """One package with its history and checkpoints."""
+    row = conn.execute(
+        sa.select(PACKAGES).where(PACKAGES.c.platform == platform, PACKAGES.c.package_id == package_id)
+    ).first()
+    if row is None:
+        return None
+    history = conn.execute(
+        sa.select(TRANSITIONS)
+        .where(TRANSITIONS.c.order_pk == row.order_pk, TRANSITIONS.c.package_id == package_id)
+        .order_by(TRANSITIONS.c.id)
+    ).all()
+    return {
+        **_package(row),
+        "history": [_transition(t) for t in history],
+        "checkpoints": _checkpoints(conn, [row.id]).get(row.id, []),
+    }
+
+
+def _checkpoints(conn: Connection, package_pks: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    found: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    if not package_pks:
+        return found
+    query = sa.select(CHECKPOINTS).where(CHECKPOINTS.c.package_pk.in_(package_pks)).order_by(CHECKPOINTS.c.at)
+    for c in conn.execute(query):
+        found[c.package_pk].append(
+            {"at": rfc3339(c.at), "description": c.description, "location": c.location, "raw_status": c.raw_status}
+        )
+    return found
+
+
+def list_alerts(conn: Connection, state: str | None = None) -> dict[str, Any]:
+    """Alerts, newest first (open ones, resolved ones, or all)."""
+    query = sa.select(ALERTS).order_by(ALERTS.c.id.desc()).limit(1000)
+    if state:
+        query = query.where(ALERTS.c.state == state)
+    return {
+        "alerts": [
+            {
+                "id": a.id,
+                "kind": a.kind,
+                "platform": a.platform,
+                "order_id": a.order_id,
+                "package_id": a.package_id,
+                "state": a.state,
+                "opened_at": rfc3339(a.opened_at),
+                "resolved_at": rfc3339(a.resolved_at),
+                "message": a.message,
+            }
+            for a in conn.execute(query)
+        ]
+    }

@@ -1,0 +1,81 @@
+"""Fixtures: a migrated database per test on SQLite or on the real PostgreSQL.
+
+``ORDERWATCH_TEST_DATABASE_URL`` picks the backend: ``sqlite`` (the default) gives each
+test a copy of a migrated SQLite file; a ``postgresql+psycopg://`` URL names a server on
+which each test worker creates its own database, migrated by Alembic, emptied between
+tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from hypothesis import settings as hypothesis_settings
+
+from service.db import Database
+from service.migrate import upgrade
+from service.models import Base
+
+hypothesis_settings.register_profile("ci", deadline=None, print_blob=True)
+hypothesis_settings.load_profile("ci")
+
+TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+
+
+def backend_url() -> str:
+    return os.environ.get("ORDERWATCH_TEST_DATABASE_URL", "sqlite") or "sqlite"
+
+
+def is_postgres() -> bool:
+    return backend_url().startswith("postgresql")
+
+
+@pytest.fixture(scope="session")
+def database_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database: a SQLite file to copy, or a PostgreSQL database of this worker."""
+    url = backend_url()
+    if not url.startswith("postgresql"):
+        path = tmp_path_factory.mktemp("template") / "template.db"
+        upgrade(f"sqlite:///{path}")
+        yield f"sqlite:///{path}"
+        return
+    name = f"ow_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    test_url = sa.engine.make_url(url).set(database=name).render_as_string(hide_password=False)
+    try:
+        upgrade(test_url)
+        yield test_url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def database_url(database_template: str, tmp_path: Path) -> str:
+    """An empty, migrated database for one test."""
+    if database_template.startswith("sqlite"):
+        target = tmp_path / "test.db"
+        shutil.copyfile(database_template.removeprefix("sqlite:///"), target)
+        return f"sqlite:///{target}"
+    engine = sa.create_engine(database_template)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return database_template
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Database]:
+    """A :class:`Database` on an empty, migrated database."""
+    database = Database(database_url)
+    yield database
+    database.dispose()
