@@ -168,6 +168,6 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
             if own:
                 app.state.db.dispose()
 
-    app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)  # type: ignore[arg-type]
+    app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
     app.state.settings = settings
     return app

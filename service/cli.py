@@ -118,7 +118,10 @@ def _reapply(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         db.dispose()
     counts = Counter(r.outcome for r in results.values())
-    print(f"reapplied {len(results)} events: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    print(
+        f"reapplied {len(results)} events: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none")
+    )
     return 0
 
 

@@ -56,16 +56,18 @@ def ingest_in(conn: Connection, events: Sequence[Event], now: datetime) -> list[
         unique.setdefault(event.dedupe_key, event)
     ids = store.journal(conn, sorted(unique.values(), key=lambda e: e.dedupe_key), now)
     fresh: dict[OrderKey, list[Journaled]] = defaultdict(list)
-    for key, event_id in ids.items():
+    for key, new_id in ids.items():
         event = unique[key]
-        fresh[(event.platform, event.order_id)].append(Journaled(event_id, event))
+        fresh[(event.platform, event.order_id)].append(Journaled(new_id, event))
     results = apply_orders(conn, fresh, now)
     answers = []
+    answered: set[str] = set()
     for event in events:
         event_id = ids.get(event.dedupe_key)
-        if event_id is None or (event_id in results and unique[event.dedupe_key] is not event):
+        if event_id is None or event.dedupe_key in answered:
             answers.append(Ingested(event.dedupe_key, event_id, "duplicate_event"))
             continue
+        answered.add(event.dedupe_key)
         result = results.get(event_id, Result("error", "not applied"))
         answers.append(Ingested(event.dedupe_key, event_id, result.outcome, result.error))
     return answers
@@ -127,6 +129,7 @@ def _first(items: Iterable[Journaled]) -> Event:
 
 def reapply(db: Database, event_ids: Sequence[int] | None = None) -> dict[int, Result]:
     """Fold again the orders of failed events (or of ``event_ids``) from their journals."""
+
     def work(conn: Connection) -> dict[int, Result]:
         query = sa.select(EventRow.__table__)
         if event_ids is None:

@@ -5,14 +5,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
+from typing import cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from service.db import Database
 from service.ingest import OrderKey, apply_orders
 from service.models import Event as EventRow
+from statemachines.aggregate import Result
 
-EVENTS = EventRow.__table__
+EVENTS = cast(sa.Table, EventRow.__table__)
 
 
 @dataclass(frozen=True)
@@ -22,6 +26,10 @@ class ReplayReport:
     orders: int
     events: int
     failed: int
+
+
+def _rebuild(keys: list[OrderKey], conn: Connection) -> dict[int, Result]:
+    return apply_orders(conn, {k: [] for k in keys}, datetime.now(UTC), rebuild=True)
 
 
 def replay(
@@ -35,15 +43,15 @@ def replay(
         keys: list[OrderKey] = [
             (r.platform, r.order_id)
             for r in conn.execute(
-                sa.select(EVENTS.c.platform, EVENTS.c.order_id).distinct().order_by(EVENTS.c.platform, EVENTS.c.order_id)
+                sa.select(EVENTS.c.platform, EVENTS.c.order_id)
+                .distinct()
+                .order_by(EVENTS.c.platform, EVENTS.c.order_id)
             )
         ]
     events = failed = 0
     for start in range(0, len(keys), chunk):
         part = keys[start : start + chunk]
-        results = db.run_write(
-            lambda conn, part=part: apply_orders(conn, {k: [] for k in part}, datetime.now(UTC), rebuild=True)
-        )
+        results = db.run_write(partial(_rebuild, part))
         events += len(results)
         failed += sum(1 for r in results.values() if r.outcome == "error")
         if progress is not None:

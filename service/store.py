@@ -10,24 +10,24 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
-from service.models import Alert, OutboxJob, Order, Package, Transition
+from service.models import Alert, Order, OutboxJob, Package, Transition
 from service.models import Event as EventRow
 from statemachines.aggregate import Action, OrderAggregate, PackageState, Result
 from statemachines.events import Event, Journaled
 from statemachines.machines import ORDER, PACKAGE, Subject
 
-EVENTS = EventRow.__table__
-ORDERS = Order.__table__
-PACKAGES = Package.__table__
-TRANSITIONS = Transition.__table__
-OUTBOX = OutboxJob.__table__
-ALERTS = Alert.__table__
+EVENTS = cast(sa.Table, EventRow.__table__)
+ORDERS = cast(sa.Table, Order.__table__)
+PACKAGES = cast(sa.Table, Package.__table__)
+TRANSITIONS = cast(sa.Table, Transition.__table__)
+OUTBOX = cast(sa.Table, OutboxJob.__table__)
+ALERTS = cast(sa.Table, Alert.__table__)
 
 OrderKey = tuple[str, str]
 
@@ -359,7 +359,9 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
         return
     stale = []
     for chunk in _chunks(sorted(writes.touched), 500):
-        query = sa.select(ALERTS.c.id, ALERTS.c.platform, ALERTS.c.order_id, ALERTS.c.package_id, ALERTS.c.condition).where(
+        query = sa.select(
+            ALERTS.c.id, ALERTS.c.platform, ALERTS.c.order_id, ALERTS.c.package_id, ALERTS.c.condition
+        ).where(
             ALERTS.c.state == "open",
             sa.tuple_(ALERTS.c.platform, ALERTS.c.order_id).in_(chunk),
         )
@@ -376,7 +378,9 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
                 stale.append({"b_id": alert.id})
     if stale:
         conn.execute(
-            ALERTS.update().where(ALERTS.c.id == sa.bindparam("b_id")).values(state="resolved", resolved_at=now),
+            ALERTS.update()
+            .where(ALERTS.c.id == sa.bindparam("b_id"))
+            .values(state="resolved", resolved_at=now),
             stale,
         )
 

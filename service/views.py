@@ -7,18 +7,18 @@ import binascii
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from service.models import Alert, Checkpoint, Order, Package, Transition
 
-ORDERS = Order.__table__
-PACKAGES = Package.__table__
-TRANSITIONS = Transition.__table__
-CHECKPOINTS = Checkpoint.__table__
-ALERTS = Alert.__table__
+ORDERS = cast(sa.Table, Order.__table__)
+PACKAGES = cast(sa.Table, Package.__table__)
+TRANSITIONS = cast(sa.Table, Transition.__table__)
+CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
+ALERTS = cast(sa.Table, Alert.__table__)
 
 MAX_LIMIT = 500
 
@@ -177,7 +177,12 @@ def _checkpoints(conn: Connection, package_pks: Sequence[int]) -> dict[int, list
     query = sa.select(CHECKPOINTS).where(CHECKPOINTS.c.package_pk.in_(package_pks)).order_by(CHECKPOINTS.c.at)
     for c in conn.execute(query):
         found[c.package_pk].append(
-            {"at": rfc3339(c.at), "description": c.description, "location": c.location, "raw_status": c.raw_status}
+            {
+                "at": rfc3339(c.at),
+                "description": c.description,
+                "location": c.location,
+                "raw_status": c.raw_status,
+            }
         )
     return found
 

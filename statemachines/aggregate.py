@@ -209,13 +209,13 @@ class OrderAggregate:
             return Result("stale", f"{target.state} is behind {what} at {subject.state}")
         return Result("unreachable", f"no legal path for {what} from {subject.state} to {target.state}")
 
-    def _command(
-        self, kind: Kind, subject: Subject, package: PackageState | None, item: Journaled
-    ) -> Result:
+    def _command(self, kind: Kind, subject: Subject, package: PackageState | None, item: Journaled) -> Result:
         trigger = item.event.status
         allowed = kind.allowed(subject)
         if trigger not in allowed:
-            return Result("refused", f"{trigger} is not allowed from {subject.state}; allowed: {', '.join(allowed)}")
+            return Result(
+                "refused", f"{trigger} is not allowed from {subject.state}; allowed: {', '.join(allowed)}"
+            )
         dest = _dest(kind, subject, trigger)
         self._fire(kind, subject, package, (Step(trigger, subject.state, dest, False),), item)
         return Result("applied")
@@ -266,9 +266,7 @@ class OrderAggregate:
                 Change(package_id, *_tail(c)) if c.package_id == package.package_id else c
                 for c in self.changes
             ]
-            self.alerts = [
-                (package_id, *a[1:]) if a[0] == package.package_id else a for a in self.alerts
-            ]
+            self.alerts = [(package_id, *a[1:]) if a[0] == package.package_id else a for a in self.alerts]
             self.renamed[package.package_id] = package_id
             package.package_id = package_id
             package.provisional = False
@@ -318,7 +316,11 @@ class OrderAggregate:
                     continue
                 if change.to_state == "ready_to_ship" and change.source in ("command", "action"):
                     kind = "arrange_shipment"
-                elif change.to_state == "processing" and self.platform == "coupang" and change.source != "command":
+                elif (
+                    change.to_state == "processing"
+                    and self.platform == "coupang"
+                    and change.source != "command"
+                ):
                     kind = "acknowledge"
                 elif change.to_state in ORDER.exceptions:
                     kind = "alert"
@@ -332,10 +334,14 @@ class OrderAggregate:
                 continue
             if change.to_state in PACKAGE_LEFT_SELLER and change.to_state not in PACKAGE_FINAL:
                 key = f"start_tracking:{prefix}:{change.package_id}"
-                found[key] = Action("start_tracking", key, change.package_id, change.to_state, change.event_id)
+                found[key] = Action(
+                    "start_tracking", key, change.package_id, change.to_state, change.event_id
+                )
             if change.to_state in PACKAGE.exceptions:
                 key = f"alert:{prefix}:{change.package_id}:{change.to_state}:{change.event_id}"
-                found[key] = Action("alert", key, change.package_id, change.to_state, change.event_id, change.trigger)
+                found[key] = Action(
+                    "alert", key, change.package_id, change.to_state, change.event_id, change.trigger
+                )
         for package_id, state, event_id, why in self.alerts:
             current = self.packages[package_id].subject.state if package_id else self.state
             if current != state:
@@ -364,14 +370,18 @@ def _order_state(platform: str, status: str | None) -> str:
 
 def _dest(kind: Kind, subject: Subject, trigger: str) -> str:
     for spec in kind.specs:
-        if trigger == spec.trigger and subject.state in spec.sources and (
-            spec.held_from is None or subject.held_from in spec.held_from
+        if (
+            trigger == spec.trigger
+            and subject.state in spec.sources
+            and (spec.held_from is None or subject.held_from in spec.held_from)
         ):
             return spec.dest
     raise ValueError(f"{trigger} not allowed from {subject.state}")
 
 
-def fold(platform: str, order_id: str, shop_id: str, events: list[Journaled]) -> tuple[OrderAggregate, dict[int, Result]]:
+def fold(
+    platform: str, order_id: str, shop_id: str, events: list[Journaled]
+) -> tuple[OrderAggregate, dict[int, Result]]:
     """Fold an order's whole journal from scratch, in timeline order."""
     aggregate = OrderAggregate(platform, order_id, shop_id)
     results = {item.id: aggregate.apply(item) for item in sorted(events, key=lambda i: sort_key(i.event))}

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-class EventKind(str, enum.Enum):
+class EventKind(enum.StrEnum):
     """What an event says."""
 
     ORDER_STATUS = "order_status"  # a marketplace order status (Coupang: of one box)

@@ -147,8 +147,15 @@ PACKAGE_FINAL = frozenset({"delivered", "returned_to_sender", "lost", "cancelled
 PACKAGE_EXCEPTIONS = frozenset({"on_hold", "delivery_failed", "lost", "returned_to_sender"})
 #: Package states at or beyond pick-up: the parcel has left the seller.
 PACKAGE_LEFT_SELLER = frozenset(
-    {"picked_up", "in_transit", "out_for_delivery", "delivered", "delivery_failed",
-     "returned_to_sender", "lost"}
+    {
+        "picked_up",
+        "in_transit",
+        "out_for_delivery",
+        "delivered",
+        "delivery_failed",
+        "returned_to_sender",
+        "lost",
+    }
 )
 
 

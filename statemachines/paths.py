@@ -17,7 +17,7 @@ from statemachines.machines import KINDS, ON_HOLD, Kind
 Position = tuple[str, "str | None"]
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What a target does to a subject."""
 
     MOVED = "moved"
