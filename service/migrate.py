@@ -7,9 +7,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-import migrations
-
-SCRIPT_LOCATION = str(Path(migrations.__file__).parent)
+# migrations/ sits next to service/ in the repository and in an installed wheel alike.
+SCRIPT_LOCATION = str(Path(__file__).resolve().parent.parent / "migrations")
 
 
 def alembic_config(url: str) -> Config:

@@ -1,0 +1,94 @@
+"""The ``orderwatch`` command line, run as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from service.db import Database
+from service.ingest import ingest
+from tests.factories import order_event
+from tests.snapshots import snapshot
+
+ORDERWATCH = [sys.executable, "-c", "from service.cli import main; raise SystemExit(main())"]
+
+
+def run(*args: str, url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "ORDERWATCH_DATABASE_URL": url}
+    return subprocess.run(
+        [*ORDERWATCH, *args], env=env, capture_output=True, text=True, timeout=120, **kwargs
+    )  # type: ignore[call-overload, no-any-return]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_bad_usage_and_bad_configuration_exit_2_with_one_line(tmp_path: Path) -> None:
+    usage = run("frobnicate", url=f"sqlite:///{tmp_path}/x.db")
+    assert usage.returncode == 2 and "invalid choice" in usage.stderr
+    config = run("migrate", url="mysql://root:hunter2@db/orders")
+    assert config.returncode == 2
+    assert config.stderr.strip().count("\n") == 0 and "ORDERWATCH_DATABASE_URL" in config.stderr
+    assert "hunter2" not in config.stderr
+
+
+def test_a_failure_exits_1_without_leaking_the_password(tmp_path: Path) -> None:
+    result = run("migrate", url="postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:1/nowhere")
+    assert result.returncode == 1
+    assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+
+def test_serve_migrates_and_answers_on_sqlite(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "ORDERWATCH_DATABASE_URL": f"sqlite:///{tmp_path}/serve.db"}
+    process = subprocess.Popen(
+        [*ORDERWATCH, "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "serve did not become ready"
+            time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/v1/orders").json() == {"orders": [], "next_cursor": None}
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert (tmp_path / "serve.db").exists()
+
+
+def test_replay_command_rebuilds_and_reports_progress(db: Database, database_url: str) -> None:
+    ingest(db, [order_event(f"O{n}", "SHIPPED", n) for n in range(30)])
+    before = snapshot(db)
+    result = run("replay", url=database_url)
+    assert result.returncode == 0, result.stderr
+    assert "replayed 30 events into 30 orders; 0 failed" in result.stdout
+    assert "30/30" in result.stderr, "tqdm progress bar"
+    assert snapshot(db)["history"] == before["history"]
+
+
+def test_reapply_command_reports_what_it_did(db: Database, database_url: str) -> None:
+    ingest(db, [order_event("O1", "NOT_A_STATUS", 1)])
+    result = run("reapply", url=database_url)
+    assert result.returncode == 0
+    assert "reapplied 1 events: unknown_status 1" in result.stdout
