@@ -23,12 +23,13 @@ from sqlalchemy.engine import Connection
 from service import store
 from service.db import Database
 from service.models import Event as EventRow
-from statemachines.aggregate import OrderAggregate, Result, sort_key
+from statemachines.aggregate import OrderAggregate, Result
 from statemachines.events import Event, Journaled
 
 log = logging.getLogger("orderwatch.ingest")
 
 OrderKey = tuple[str, str]
+APPLIED = Result("applied")
 
 
 @dataclass(frozen=True)
@@ -95,7 +96,7 @@ def apply_orders(
     rows = store.lock_orders(conn, keys)
     packages = store.load_packages(conn, [row.id for row in rows.values()])
     if not rebuild:
-        late = [k for k in keys if min(sort_key(j.event) for j in fresh[k]) <= rows[k].last_key]
+        late = [k for k in keys if min(j.key for j in fresh[k]) <= rows[k].last_key]
         journals, recorded = store.load_journal(conn, late)
     results: dict[int, Result] = {}
     writes = store.Writes()
@@ -109,7 +110,7 @@ def apply_orders(
             else:
                 aggregate = store.aggregate_from_rows(row, packages.get(row.id, []))
                 items = fresh[key]
-            for item in sorted(items, key=lambda j: sort_key(j.event)):
+            for item in sorted(items, key=lambda j: j.key):
                 results[item.id] = aggregate.apply(item)
         except Exception as exc:  # noqa: BLE001 - a bug folding one order must not sink the batch
             log.exception("could not apply events to %s order %s", key[0], key[1])
@@ -118,13 +119,14 @@ def apply_orders(
             writes.rebuilt.discard(row.id)
             continue
         writes.add(row, packages.get(row.id, []), aggregate)
-    writes.outcomes = {i: r for i, r in results.items() if recorded.get(i) != r}
+    # Journal rows are written as "applied"; only other outcomes cost an update.
+    writes.outcomes = {i: r for i, r in results.items() if recorded.get(i, APPLIED) != r}
     store.write(conn, writes, now)
     return results
 
 
 def _first(items: Iterable[Journaled]) -> Event:
-    return min((j.event for j in items), key=sort_key)
+    return min(items, key=lambda j: j.key).event
 
 
 def reapply(db: Database, event_ids: Sequence[int] | None = None) -> dict[int, Result]:

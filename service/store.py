@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
+from service import bulk
 from service.models import Alert, Order, OutboxJob, Package, Transition
 from service.models import Event as EventRow
 from statemachines.aggregate import Action, OrderAggregate, PackageState, Result
@@ -32,22 +32,10 @@ ALERTS = cast(sa.Table, Alert.__table__)
 OrderKey = tuple[str, str]
 
 
-def upsert(conn: Connection, table: sa.Table) -> Any:
-    """An INSERT that can say ON CONFLICT on this connection's dialect."""
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
-
-
 def journal(conn: Connection, events: Sequence[Event], now: datetime) -> dict[str, int]:
     """Append events to the journal; the ids of those whose dedupe key was new."""
     if not events:
         return {}
-    stmt = (
-        upsert(conn, EVENTS)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(EVENTS.c.id, EVENTS.c.dedupe_key)
-    )
     params = [
         {
             "dedupe_key": e.dedupe_key,
@@ -66,10 +54,11 @@ def journal(conn: Connection, events: Sequence[Event], now: datetime) -> dict[st
             "actor": e.actor,
             "reason": e.reason,
             "raw": dict(e.raw),
+            "outcome": "applied",  # the same transaction records any other outcome
         }
         for e in events
     ]
-    rows = conn.execute(stmt, params).all()
+    rows = bulk.insert(conn, EVENTS, params, conflict=["dedupe_key"], returning=["id", "dedupe_key"])
     return {row.dedupe_key: row.id for row in rows}
 
 
@@ -97,9 +86,9 @@ def journaled_from_row(row: Row[Any]) -> Journaled:
 
 def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> None:
     """Insert the orders that do not exist yet (in key order), initial state."""
-    stmt = upsert(conn, ORDERS).on_conflict_do_nothing(index_elements=["platform", "order_id"])
-    conn.execute(
-        stmt,
+    bulk.insert(
+        conn,
+        ORDERS,
         [
             {
                 "platform": e.platform,
@@ -115,6 +104,7 @@ def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> N
             }
             for e in firsts
         ],
+        conflict=["platform", "order_id"],
     )
 
 
@@ -208,7 +198,7 @@ class Writes:
         created = agg.created_at or row.created_at
         self.orders.append(
             {
-                "b_id": row.id,
+                "id": row.id,
                 "shop_id": agg.shop_id,
                 "main_shop_id": agg.main_shop_id,
                 "state": agg.state,
@@ -239,7 +229,7 @@ class Writes:
             }
             existing = by_id.pop(package.package_id, None)
             if existing is not None:
-                self.package_updates.append({"b_id": existing.id, **values})
+                self.package_updates.append({"id": existing.id, **values})
             else:
                 self.package_inserts.append(
                     {"order_pk": row.id, "platform": agg.platform, "order_id": agg.order_id, **values}
@@ -269,10 +259,7 @@ class Writes:
 def write(conn: Connection, writes: Writes, now: datetime) -> None:
     """Write a batch's gathered changes."""
     if writes.orders:
-        conn.execute(
-            ORDERS.update().where(ORDERS.c.id == sa.bindparam("b_id")),
-            writes.orders,
-        )
+        bulk.update(conn, ORDERS, writes.orders)
     if writes.rebuilt:
         for chunk in _chunks(sorted(writes.rebuilt), 900):
             conn.execute(TRANSITIONS.delete().where(TRANSITIONS.c.order_pk.in_(chunk)))
@@ -287,15 +274,16 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
             writes.renames,
         )
     if writes.package_updates:
-        conn.execute(PACKAGES.update().where(PACKAGES.c.id == sa.bindparam("b_id")), writes.package_updates)
+        bulk.update(conn, PACKAGES, writes.package_updates)
     if writes.package_inserts:
-        conn.execute(PACKAGES.insert(), writes.package_inserts)
+        bulk.insert(conn, PACKAGES, writes.package_inserts)
     if writes.transitions:
-        conn.execute(TRANSITIONS.insert(), writes.transitions)
+        bulk.insert(conn, TRANSITIONS, writes.transitions)
     if writes.outcomes:
-        conn.execute(
-            EVENTS.update().where(EVENTS.c.id == sa.bindparam("b_id")),
-            [{"b_id": i, "outcome": r.outcome, "error": r.error} for i, r in writes.outcomes.items()],
+        bulk.update(
+            conn,
+            EVENTS,
+            [{"id": i, "outcome": r.outcome, "error": r.error} for i, r in writes.outcomes.items()],
         )
     _write_actions(conn, writes, now)
 
@@ -323,12 +311,9 @@ def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
         if action.kind == "alert":
             alerts.append(_alert_row(agg, action, now))
     if jobs:
-        conn.execute(upsert(conn, OUTBOX).on_conflict_do_nothing(index_elements=["key"]), jobs)
+        bulk.insert(conn, OUTBOX, jobs, conflict=["key"])
     if alerts:
-        stmt = upsert(conn, ALERTS).on_conflict_do_nothing(
-            index_elements=["condition"], index_where=sa.text("state = 'open'")
-        )
-        conn.execute(stmt, alerts)
+        bulk.insert(conn, ALERTS, alerts, conflict=["condition"], conflict_where="state = 'open'")
     _resolve_alerts(conn, writes, now)
 
 
@@ -375,14 +360,8 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
             if not alert.condition.startswith("state:"):
                 continue
             if alert.condition != condition(alert.platform, alert.order_id, alert.package_id, current):
-                stale.append({"b_id": alert.id})
-    if stale:
-        conn.execute(
-            ALERTS.update()
-            .where(ALERTS.c.id == sa.bindparam("b_id"))
-            .values(state="resolved", resolved_at=now),
-            stale,
-        )
+                stale.append({"id": alert.id, "state": "resolved", "resolved_at": now})
+    bulk.update(conn, ALERTS, stale)
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

@@ -10,7 +10,7 @@ records the transitions and the actions they call for. It never touches storage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from statemachines import maps
 from statemachines.events import Event, EventKind, Journaled
@@ -24,6 +24,8 @@ from statemachines.machines import (
 )
 from statemachines.paths import Outcome, Step, advance, rank
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 _KIND_RANK = {
     EventKind.ORDER_STATUS: 0,
     EventKind.PACKAGE_STATUS: 1,
@@ -49,10 +51,8 @@ def sort_key(event: Event) -> str:
     target = event_target(event)
     machine = "order" if event.kind is EventKind.ORDER_STATUS else "package"
     progress = rank(machine, target.state) if target else 99
-    return (
-        f"{event.occurred_at.strftime('%Y%m%dT%H%M%S.%f')}|{_KIND_RANK[event.kind]}"
-        f"|{progress:02d}|{event.dedupe_key}"
-    )
+    micros = (event.occurred_at - _EPOCH) // _MICROSECOND
+    return f"{micros:017d}|{_KIND_RANK[event.kind]}|{progress:02d}|{event.dedupe_key}"
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ class OrderAggregate:
     def apply(self, item: Journaled) -> Result:
         """Fold one event (already in timeline order) into the aggregate."""
         event = item.event
-        self.last_key = max(self.last_key, sort_key(event))
+        self.last_key = max(self.last_key, item.key)
         if self.created_at is None:
             self.created_at = event.occurred_at
         if event.main_shop_id and not self.main_shop_id:
@@ -326,7 +326,7 @@ class OrderAggregate:
                     kind = "alert"
                 else:
                     continue
-                key = f"{kind}:{prefix}:{change.to_state}:{change.event_id}"
+                key = f"{kind}:{prefix}::{change.to_state}:{change.event_id}"
                 found[key] = Action(kind, key, None, change.to_state, change.event_id, change.trigger)
                 continue
             package = self.packages.get(change.package_id)
@@ -347,7 +347,7 @@ class OrderAggregate:
             if current != state:
                 continue
             key = f"alert:{prefix}:{package_id or ''}:{state}:{event_id}"
-            found.setdefault(key, Action("alert", key, package_id, state, event_id, why))
+            found[key] = Action("alert", key, package_id, state, event_id, why)  # the status says more
         return list(found.values())
 
 
@@ -384,5 +384,5 @@ def fold(
 ) -> tuple[OrderAggregate, dict[int, Result]]:
     """Fold an order's whole journal from scratch, in timeline order."""
     aggregate = OrderAggregate(platform, order_id, shop_id)
-    results = {item.id: aggregate.apply(item) for item in sorted(events, key=lambda i: sort_key(i.event))}
+    results = {item.id: aggregate.apply(item) for item in sorted(events, key=lambda i: i.key)}
     return aggregate, results

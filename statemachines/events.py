@@ -6,6 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 
@@ -62,3 +63,10 @@ class Journaled:
 
     id: int
     event: Event
+
+    @cached_property
+    def key(self) -> str:
+        """The event's place in its order's timeline (see ``aggregate.sort_key``)."""
+        from statemachines.aggregate import sort_key  # the timeline needs the maps
+
+        return sort_key(self.event)

@@ -94,6 +94,11 @@ ORDER_SPECS: tuple[Spec, ...] = (
     Spec("request_return", ("shipped", "delivered"), "returning"),
     Spec("complete_return", ("returning",), "returned"),
 )
+#: The flow's order, side states last (see ``paths.rank``).
+ORDER_PROGRESS: tuple[str, ...] = (
+    "pending", "processing", "approved", "picking", "packing", "ready_to_ship", "shipped",
+    "delivered", "on_hold", "rejected", "cancelled", "returning", "returned",
+)  # fmt: skip
 ORDER_FINAL = frozenset({"delivered", "cancelled", "rejected", "returned"})
 ORDER_EXCEPTIONS = frozenset({"on_hold", "rejected", "returning"})
 
@@ -143,6 +148,10 @@ PACKAGE_SPECS: tuple[Spec, ...] = (
     Spec("release", (ON_HOLD,), "ready_for_pickup", _held("ready_for_pickup")),
     Spec("cancel", ("created", "processing", ON_HOLD, "ready_for_pickup"), "cancelled"),
 )
+PACKAGE_PROGRESS: tuple[str, ...] = (
+    "created", "processing", "ready_for_pickup", "picked_up", "in_transit", "out_for_delivery",
+    "delivery_failed", "delivered", "on_hold", "returned_to_sender", "lost", "cancelled",
+)  # fmt: skip
 PACKAGE_FINAL = frozenset({"delivered", "returned_to_sender", "lost", "cancelled"})
 PACKAGE_EXCEPTIONS = frozenset({"on_hold", "delivery_failed", "lost", "returned_to_sender"})
 #: Package states at or beyond pick-up: the parcel has left the seller.
@@ -189,9 +198,12 @@ class Kind:
     initial: str
     final: frozenset[str]
     exceptions: frozenset[str]
+    progress: tuple[str, ...]
     machine: Machine = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if sorted(self.progress) != sorted(self.states):
+            raise ValueError(f"{self.name}: progress must list every state once")
         self.machine = Machine(
             model=None,
             states=list(self.states),
@@ -249,6 +261,7 @@ ORDER = Kind(
     "pending",
     ORDER_FINAL,
     ORDER_EXCEPTIONS,
+    ORDER_PROGRESS,
 )
 PACKAGE = Kind(
     "package",
@@ -258,5 +271,6 @@ PACKAGE = Kind(
     "created",
     PACKAGE_FINAL,
     PACKAGE_EXCEPTIONS,
+    PACKAGE_PROGRESS,
 )
 KINDS = {"order": ORDER, "package": PACKAGE}

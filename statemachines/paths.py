@@ -113,14 +113,17 @@ def advance(kind: str, current: str, target: str, held_from: str | None = None) 
     """
     if kind not in KINDS:
         raise ValueError(f"unknown machine kind {kind!r}")
-    if target not in KINDS[kind].states:
-        raise ValueError(f"{target!r} is not a {kind} state")
+    for state in (current, target):
+        if state not in KINDS[kind].states:
+            raise ValueError(f"{state!r} is not a {kind} state")
     return _advance(kind, (current, held_from if current == ON_HOLD else None), target)
 
 
 @cache
 def rank(kind: str, state: str) -> int:
-    """Distance of ``state`` from the initial state: orders same-time events by progress."""
-    machine = KINDS[kind]
-    path = _shortest(kind, (machine.initial, None)).get(state)
-    return len(path) if path is not None else len(machine.states)
+    """Where ``state`` lies in the flow: orders events of the same time by progress.
+
+    Side states (holds, cancellation, returns, exceptions) rank after the main flow: a
+    hold or a cancel reported in the same second as a step forward came after it.
+    """
+    return KINDS[kind].progress.index(state)

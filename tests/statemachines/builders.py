@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from statemachines.aggregate import Change, OrderAggregate, fold
+from statemachines.aggregate import Action, Change, OrderAggregate, Result, fold
 from statemachines.events import Event, EventKind, Journaled
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
@@ -23,7 +23,16 @@ class Timeline:
     clock: int = 0
     made: list[Journaled] = field(default_factory=list)
 
-    def _add(self, kind: EventKind, status: str, source: str, **fields: str | None) -> Journaled:
+    def _add(
+        self,
+        kind: EventKind,
+        status: str,
+        source: str,
+        package_id: str | None = None,
+        tracking_number: str | None = None,
+        carrier: str | None = None,
+        actor: str | None = None,
+    ) -> Journaled:
         self.clock += 1
         event = Event(
             self.platform,
@@ -34,7 +43,10 @@ class Timeline:
             T0 + timedelta(seconds=self.clock),
             f"{self.platform}:{self.order_id}:{len(self.made) + 1}",
             source=source,
-            **fields,
+            package_id=package_id,
+            tracking_number=tracking_number,
+            carrier=carrier,
+            actor=actor,
         )
         item = Journaled(len(self.made) + 1, event)
         self.made.append(item)
@@ -51,8 +63,12 @@ class Timeline:
     def tracking(self, package: str, number: str, carrier: str = "SPX") -> Journaled:
         """A tracking-number push."""
         return self._add(
-            EventKind.TRACKING_NUMBER, "TRACKING_NUMBER", "push",
-            package_id=package, tracking_number=number, carrier=carrier,
+            EventKind.TRACKING_NUMBER,
+            "TRACKING_NUMBER",
+            "push",
+            package_id=package,
+            tracking_number=number,
+            carrier=carrier,
         )
 
     def command(self, trigger: str, package: str | None = None, source: str = "command") -> Journaled:
@@ -63,6 +79,11 @@ class Timeline:
     def aggregate(self) -> OrderAggregate:
         """An empty aggregate of this timeline's order."""
         return OrderAggregate(self.platform, self.order_id, SHOP_ID)
+
+    def apply_all(self) -> tuple[OrderAggregate, list[Result]]:
+        """A new aggregate with every event made so far applied in the order made."""
+        aggregate = self.aggregate()
+        return aggregate, [aggregate.apply(item) for item in self.made]
 
 
 def fold_all(items: Iterable[Journaled], platform: str = "shopee") -> OrderAggregate:
@@ -86,3 +107,8 @@ def history(aggregate: OrderAggregate, package: str | None = None) -> list[tuple
 def changes_of(aggregate: OrderAggregate, package: str | None = None) -> list[Change]:
     """The order's (or one package's) changes, in order."""
     return [c for c in aggregate.changes if c.package_id == package]
+
+
+def actions_of(aggregate: OrderAggregate, kind: str) -> list[Action]:
+    """The fold's actions of one kind (alert, arrange_shipment, ...)."""
+    return [a for a in aggregate.actions() if a.kind == kind]

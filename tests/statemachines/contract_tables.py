@@ -16,12 +16,34 @@ from dataclasses import dataclass
 ON_HOLD = "on_hold"
 
 ORDER_STATES = (
-    "pending", "processing", "on_hold", "approved", "picking", "packing", "ready_to_ship",
-    "shipped", "delivered", "cancelled", "rejected", "returning", "returned",
+    "pending",
+    "processing",
+    "on_hold",
+    "approved",
+    "picking",
+    "packing",
+    "ready_to_ship",
+    "shipped",
+    "delivered",
+    "cancelled",
+    "rejected",
+    "returning",
+    "returned",
 )
 ORDER_TRIGGERS = (
-    "process", "hold", "release", "approve", "reject", "cancel", "start_picking", "pack",
-    "mark_ready", "ship", "deliver", "request_return", "complete_return",
+    "process",
+    "hold",
+    "release",
+    "approve",
+    "reject",
+    "cancel",
+    "start_picking",
+    "pack",
+    "mark_ready",
+    "ship",
+    "deliver",
+    "request_return",
+    "complete_return",
 )
 ORDER_FINAL = frozenset({"delivered", "cancelled", "rejected", "returned"})
 # Code decision: an order may be held from any state between pending and ready_to_ship.
@@ -47,13 +69,32 @@ ORDER_TABLE: dict[str, dict[str, str]] = {
 }
 
 PACKAGE_STATES = (
-    "created", "processing", "on_hold", "ready_for_pickup", "picked_up", "in_transit",
-    "out_for_delivery", "delivered", "delivery_failed", "returned_to_sender", "lost",
+    "created",
+    "processing",
+    "on_hold",
+    "ready_for_pickup",
+    "picked_up",
+    "in_transit",
+    "out_for_delivery",
+    "delivered",
+    "delivery_failed",
+    "returned_to_sender",
+    "lost",
     "cancelled",
 )
 PACKAGE_TRIGGERS = (
-    "process", "hold", "release", "mark_ready", "pick_up", "depart", "dispatch", "deliver",
-    "fail_delivery", "return_to_sender", "lose", "cancel",
+    "process",
+    "hold",
+    "release",
+    "mark_ready",
+    "pick_up",
+    "depart",
+    "dispatch",
+    "deliver",
+    "fail_delivery",
+    "return_to_sender",
+    "lose",
+    "cancel",
 )
 PACKAGE_FINAL = frozenset({"delivered", "returned_to_sender", "lost", "cancelled"})
 PACKAGE_EXCEPTIONS = frozenset({"on_hold", "delivery_failed", "lost", "returned_to_sender"})
@@ -139,11 +180,23 @@ class Machine:
 
 
 ORDER = Machine(
-    "order", ORDER_STATES, ORDER_TRIGGERS, ORDER_TABLE, ORDER_HOLDABLE, ORDER_EARLY,
-    ("approve", "approved"), "pending",
+    "order",
+    ORDER_STATES,
+    ORDER_TRIGGERS,
+    ORDER_TABLE,
+    ORDER_HOLDABLE,
+    ORDER_EARLY,
+    ("approve", "approved"),
+    "pending",
 )
 PACKAGE = Machine(
-    "package", PACKAGE_STATES, PACKAGE_TRIGGERS, PACKAGE_TABLE, PACKAGE_HOLDABLE, PACKAGE_EARLY,
-    ("mark_ready", "ready_for_pickup"), "created",
+    "package",
+    PACKAGE_STATES,
+    PACKAGE_TRIGGERS,
+    PACKAGE_TABLE,
+    PACKAGE_HOLDABLE,
+    PACKAGE_EARLY,
+    ("mark_ready", "ready_for_pickup"),
+    "created",
 )
 MACHINES = {"order": ORDER, "package": PACKAGE}

@@ -8,7 +8,7 @@ from statemachines.machines import KINDS, ON_HOLD, Kind, Subject
 from tests.statemachines import contract_tables as contract
 
 
-def _cases(name: str) -> list[pytest.param]:
+def _cases(name: str) -> list[pytest.ParameterSet]:
     machine = contract.MACHINES[name]
     cases = []
     for state, held_from in machine.positions():
@@ -164,8 +164,16 @@ def test_one_shared_machine_drives_a_thousand_orders() -> None:
     assert order.machine is machine
     assert machine.models == []  # no subject was ever added to the machine
     assert not hasattr(subjects[0], "process")  # no trigger methods bound per model
-    expected = ["pending", "processing", "approved", "picking", "packing", "ready_to_ship", "shipped",
-                "delivered"]
+    expected = [
+        "pending",
+        "processing",
+        "approved",
+        "picking",
+        "packing",
+        "ready_to_ship",
+        "shipped",
+        "delivered",
+    ]
     assert [s.state for s in subjects] == [expected[i % len(expected)] for i in range(1000)]
 
 
