@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Row
 
@@ -62,7 +63,7 @@ def insert(
         conn.execute(stmt, list(rows))
         return []
     columns = [table.c[name] for name in names]
-    arrays = ", ".join(f"CAST(:{c.name} AS {_pg_type(c)}[])" for c in columns)
+    arrays = ", ".join(f"CAST(%({c.name})b AS {_pg_type(c)}[])" for c in columns)
     sql = f"INSERT INTO {table.name} ({', '.join(names)}) SELECT * FROM unnest({arrays})"
     if conflict:
         sql += f" ON CONFLICT ({', '.join(conflict)})"
@@ -72,8 +73,7 @@ def insert(
     if returning:
         sql += f" RETURNING {', '.join(returning)}"
     params = {c.name: [_pg_value(c, row[c.name]) for row in rows] for c in columns}
-    result = conn.execute(sa.text(sql), params)
-    return list(result.all()) if returning else []
+    return _pg_execute(conn, sql, params, returning)
 
 
 def update(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
@@ -89,11 +89,19 @@ def update(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) ->
         )
         return
     columns = [table.c.id, *(table.c[name] for name in names)]
-    arrays = ", ".join(f"CAST(:{c.name} AS {_pg_type(c)}[])" for c in columns)
+    arrays = ", ".join(f"CAST(%({c.name})b AS {_pg_type(c)}[])" for c in columns)
     sets = ", ".join(f"{name} = v.{name}" for name in names)
     sql = (
         f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays}) "
         f"AS v({', '.join(c.name for c in columns)}) WHERE t.id = v.id"
     )
     params = {c.name: [_pg_value(c, row[c.name]) for row in rows] for c in columns}
-    conn.execute(sa.text(sql), params)
+    _pg_execute(conn, sql, params, ())
+
+
+def _pg_execute(conn: Connection, sql: str, params: dict[str, Any], returning: Sequence[str]) -> list[Any]:
+    # Straight to psycopg in binary: arrays of strings need no quoting or escaping.
+    raw: Any = conn.connection.dbapi_connection
+    with raw.cursor(row_factory=namedtuple_row) as cursor:
+        cursor.execute(sql, params)
+        return list(cursor.fetchall()) if returning else []

@@ -177,10 +177,6 @@ def upgrade() -> None:
         sa.Column("source", sa.String(length=16), nullable=False),
         sa.Column("event_id", sa.Integer(), nullable=True),
         sa.Column("catch_up", sa.Boolean(), nullable=False),
-        sa.ForeignKeyConstraint(["event_id"], ["events.id"], name=op.f("fk_transitions_event_id_events")),
-        sa.ForeignKeyConstraint(
-            ["order_pk"], ["orders.id"], name=op.f("fk_transitions_order_pk_orders"), ondelete="CASCADE"
-        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_transitions")),
     )
     with op.batch_alter_table("transitions", schema=None) as batch_op:
