@@ -24,7 +24,8 @@ from service import store
 from service.db import Database
 from service.models import Event as EventRow
 from statemachines.aggregate import OrderAggregate, Result
-from statemachines.events import Event, Journaled
+from statemachines.events import Event
+from statemachines.timeline import Journaled
 
 log = logging.getLogger("orderwatch.ingest")
 
@@ -99,7 +100,7 @@ def apply_orders(
         late = [k for k in keys if min(j.key for j in fresh[k]) <= rows[k].last_key]
         journals, recorded = store.load_journal(conn, late)
     results: dict[int, Result] = {}
-    writes = store.Writes()
+    writes = store.Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
     for key in keys:
         row = rows[key]
         try:

@@ -13,14 +13,16 @@ from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Row
 
 from service import bulk
 from service.models import Alert, Order, OutboxJob, Package, Transition
 from service.models import Event as EventRow
-from statemachines.aggregate import Action, OrderAggregate, PackageState, Result
-from statemachines.events import Event, Journaled
+from statemachines.aggregate import Action, Change, OrderAggregate, PackageState, Result
+from statemachines.events import Event
 from statemachines.machines import ORDER, PACKAGE, Subject
+from statemachines.timeline import Journaled
 
 EVENTS = cast(sa.Table, EventRow.__table__)
 ORDERS = cast(sa.Table, Order.__table__)
@@ -114,7 +116,7 @@ def lock_orders(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, Ro
     for chunk in _chunks(keys, 500):
         query = (
             sa.select(ORDERS)
-            .where(sa.tuple_(ORDERS.c.platform, ORDERS.c.order_id).in_(chunk))
+            .where(_keys_in(conn, ORDERS, chunk))
             .order_by(ORDERS.c.platform, ORDERS.c.order_id)
             .with_for_update()
         )
@@ -127,7 +129,7 @@ def load_packages(conn: Connection, order_pks: Sequence[int]) -> dict[int, list[
     """The package rows of these orders."""
     found: dict[int, list[Row[Any]]] = defaultdict(list)
     for chunk in _chunks(order_pks, 900):
-        query = sa.select(PACKAGES).where(PACKAGES.c.order_pk.in_(chunk)).order_by(PACKAGES.c.id)
+        query = sa.select(PACKAGES).where(_ids_in(conn, PACKAGES.c.order_pk, chunk)).order_by(PACKAGES.c.id)
         for row in conn.execute(query):
             found[row.order_pk].append(row)
     return found
@@ -140,13 +142,30 @@ def load_journal(
     journals: dict[OrderKey, list[Journaled]] = defaultdict(list)
     recorded: dict[int, Result] = {}
     for chunk in _chunks(keys, 500):
-        query = sa.select(EVENTS).where(sa.tuple_(EVENTS.c.platform, EVENTS.c.order_id).in_(chunk))
+        query = sa.select(EVENTS).where(_keys_in(conn, EVENTS, chunk))
         for row in conn.execute(query):
             item = journaled_from_row(row)
             journals[(row.platform, row.order_id)].append(item)
             if row.outcome is not None:
                 recorded[row.id] = Result(row.outcome, row.error)
     return journals, recorded
+
+
+def load_history(conn: Connection, order_pks: Sequence[int]) -> dict[int, list[tuple[int, Change]]]:
+    """The stored history rows of these orders, in order, as (row id, change)."""
+    found: dict[int, list[tuple[int, Change]]] = defaultdict(list)
+    for chunk in _chunks(sorted(order_pks), 900):
+        query = (
+            sa.select(TRANSITIONS)
+            .where(_ids_in(conn, TRANSITIONS.c.order_pk, chunk))
+            .order_by(TRANSITIONS.c.id)
+        )
+        for r in conn.execute(query):
+            change = Change(
+                r.package_id, r.from_state, r.to_state, r.trigger, r.at, r.source, r.event_id, r.catch_up
+            )
+            found[r.order_pk].append((r.id, change))
+    return found
 
 
 def aggregate_from_rows(row: Row[Any], packages: Sequence[Row[Any]]) -> OrderAggregate:
@@ -189,6 +208,8 @@ class Writes:
     transitions: list[dict[str, Any]] = field(default_factory=list)
     actions: list[tuple[OrderAggregate, Action]] = field(default_factory=list)
     rebuilt: set[int] = field(default_factory=set)
+    history: dict[int, list[tuple[int, Change]]] = field(default_factory=dict)
+    transition_deletes: list[int] = field(default_factory=list)
     touched: dict[OrderKey, tuple[int, OrderAggregate]] = field(default_factory=dict)
     outcomes: dict[int, Result] = field(default_factory=dict)
 
@@ -236,7 +257,18 @@ class Writes:
                 )
         if rebuilt:
             self.package_deletes.extend(p.id for p in by_id.values())
-        for change in agg.changes:
+        changes: Sequence[Change] = agg.changes
+        if rebuilt:
+            # Keep the history rows the refold reproduced; rewrite from the first change.
+            stored = self.history.get(row.id, [])
+            same = 0
+            for (_, before), after in zip(stored, changes, strict=False):
+                if before != after:
+                    break
+                same += 1
+            self.transition_deletes.extend(pk for pk, _ in stored[same:])
+            changes = changes[same:]
+        for change in changes:
             self.transitions.append(
                 {
                     "order_pk": row.id,
@@ -260,9 +292,8 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
     """Write a batch's gathered changes."""
     if writes.orders:
         bulk.update(conn, ORDERS, writes.orders)
-    if writes.rebuilt:
-        for chunk in _chunks(sorted(writes.rebuilt), 900):
-            conn.execute(TRANSITIONS.delete().where(TRANSITIONS.c.order_pk.in_(chunk)))
+    for chunk in _chunks(writes.transition_deletes, 900):
+        conn.execute(TRANSITIONS.delete().where(_ids_in(conn, TRANSITIONS.c.id, chunk)))
     if writes.package_deletes:
         conn.execute(PACKAGES.delete().where(PACKAGES.c.id.in_(writes.package_deletes)))
     if writes.renames:
@@ -348,7 +379,7 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
             ALERTS.c.id, ALERTS.c.platform, ALERTS.c.order_id, ALERTS.c.package_id, ALERTS.c.condition
         ).where(
             ALERTS.c.state == "open",
-            sa.tuple_(ALERTS.c.platform, ALERTS.c.order_id).in_(chunk),
+            _keys_in(conn, ALERTS, chunk),
         )
         for alert in conn.execute(query):
             _, agg = writes.touched[(alert.platform, alert.order_id)]
@@ -362,6 +393,27 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
             if alert.condition != condition(alert.platform, alert.order_id, alert.package_id, current):
                 stale.append({"id": alert.id, "state": "resolved", "resolved_at": now})
     bulk.update(conn, ALERTS, stale)
+
+
+def _keys_in(conn: Connection, table: sa.Table, keys: Sequence[OrderKey]) -> Any:
+    """``(platform, order_id) IN keys``; on PostgreSQL a join on two arrays, so the
+    statement stays small and constant whatever the number of keys."""
+    pair = sa.tuple_(table.c.platform, table.c.order_id)
+    if conn.dialect.name != "postgresql":
+        return pair.in_(keys)
+    strings = postgresql.ARRAY(sa.String)
+    given = sa.func.unnest(
+        sa.bindparam(None, [k[0] for k in keys], type_=strings),
+        sa.bindparam(None, [k[1] for k in keys], type_=strings),
+    ).table_valued("platform", "order_id").render_derived()
+    return pair.in_(sa.select(given.c.platform, given.c.order_id))
+
+
+def _ids_in(conn: Connection, column: Any, ids: Sequence[int]) -> Any:
+    """``column IN ids``; on PostgreSQL ``= ANY(array)``."""
+    if conn.dialect.name != "postgresql":
+        return column.in_(ids)
+    return column == sa.any_(sa.bindparam(None, list(ids), type_=postgresql.ARRAY(sa.Integer)))
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

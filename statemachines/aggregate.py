@@ -1,8 +1,8 @@
 """An order with its packages, folded from its events in the marketplace's time order.
 
-:func:`sort_key` orders an order's events by the marketplace's update time (then by
-flow progress, then by dedupe key), so any arrival order of the same events folds to the
-same state and history. :class:`OrderAggregate.apply` folds one event: it advances the
+Events are folded in timeline order (``statemachines.timeline.sort_key``), so any
+arrival order of the same events folds to the same state and history.
+:class:`OrderAggregate.apply` folds one event: it advances the
 machines along the shortest legal path, keeps order and packages in agreement, and
 records the transitions and the actions they call for. It never touches storage.
 """
@@ -10,10 +10,11 @@ records the transitions and the actions they call for. It never touches storage.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
+from typing import NamedTuple
 
 from statemachines import maps
-from statemachines.events import Event, EventKind, Journaled
+from statemachines.events import Event, EventKind
 from statemachines.machines import (
     ORDER,
     PACKAGE,
@@ -23,40 +24,10 @@ from statemachines.machines import (
     Subject,
 )
 from statemachines.paths import Outcome, Step, advance, rank
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
-_KIND_RANK = {
-    EventKind.ORDER_STATUS: 0,
-    EventKind.PACKAGE_STATUS: 1,
-    EventKind.TRACKING_NUMBER: 1,
-    EventKind.ORDER_COMMAND: 2,
-    EventKind.PACKAGE_COMMAND: 2,
-}
+from statemachines.timeline import Journaled
 
 
-def event_target(event: Event) -> maps.Target | None:
-    """The state an event's marketplace status names (None for commands and unknowns)."""
-    if event.kind is EventKind.ORDER_STATUS:
-        return maps.order_target(event.platform, event.status)
-    if event.kind is EventKind.PACKAGE_STATUS:
-        return maps.package_target(event.platform, event.status)
-    if event.kind is EventKind.TRACKING_NUMBER:
-        return maps.Target("ready_for_pickup")
-    return None
-
-
-def sort_key(event: Event) -> str:
-    """The position of an event in its order's timeline, as a comparable string."""
-    target = event_target(event)
-    machine = "order" if event.kind is EventKind.ORDER_STATUS else "package"
-    progress = rank(machine, target.state) if target else 99
-    micros = (event.occurred_at - _EPOCH) // _MICROSECOND
-    return f"{micros:017d}|{_KIND_RANK[event.kind]}|{progress:02d}|{event.dedupe_key}"
-
-
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """A transition of the order or one of its packages (``package_id`` set)."""
 
     package_id: str | None
@@ -104,6 +75,10 @@ class Result:
     error: str | None = None
 
 
+APPLIED = Result("applied")
+DUPLICATE = Result("duplicate")
+
+
 @dataclass
 class OrderAggregate:
     """An order and its packages as the fold of its events."""
@@ -137,8 +112,10 @@ class OrderAggregate:
             self.created_at = event.occurred_at
         if event.main_shop_id and not self.main_shop_id:
             self.main_shop_id = event.main_shop_id
+        changes, packages = len(self.changes), len(self.packages)
         result = self._apply(item)
-        self._agree(item)
+        if len(self.changes) != changes or len(self.packages) != packages:
+            self._agree(item)  # an event that changed nothing leaves them agreeing
         return result
 
     def _apply(self, item: Journaled) -> Result:
@@ -150,7 +127,7 @@ class OrderAggregate:
             if package is None:
                 return Result("refused", f"order has no package {event.package_id!r}")
             return self._command(PACKAGE, package.subject, package, item)
-        target = event_target(event)
+        target = item.target
         if target is None:
             what = "order" if event.kind is EventKind.ORDER_STATUS else "logistics"
             return Result("unknown_status", f"unknown {event.platform} {what} status {event.status!r}")
@@ -199,11 +176,11 @@ class OrderAggregate:
             self._fire(kind, subject, package, plan.steps, item)
             if target.alert:
                 self._alert(package, target.state, item, f"{item.event.status}")
-            return Result("applied")
+            return APPLIED
         if plan.outcome is Outcome.DUPLICATE:
             if target.alert:
                 self._alert(package, target.state, item, f"{item.event.status}")
-            return Result("duplicate")
+            return DUPLICATE
         what = f"{kind.name} {package.package_id if package else self.order_id}"
         if plan.outcome is Outcome.STALE:
             return Result("stale", f"{target.state} is behind {what} at {subject.state}")
@@ -218,7 +195,7 @@ class OrderAggregate:
             )
         dest = _dest(kind, subject, trigger)
         self._fire(kind, subject, package, (Step(trigger, subject.state, dest, False),), item)
-        return Result("applied")
+        return APPLIED
 
     def _fire(
         self,
@@ -230,7 +207,7 @@ class OrderAggregate:
     ) -> None:
         event = item.event
         for step in steps:
-            if not kind.fire(subject, step.trigger):  # pragma: no cover - table bug guard
+            if not kind.step(subject, step.trigger):  # pragma: no cover - table bug guard
                 raise RuntimeError(f"{kind.name} machine refused {step.trigger} from {subject.state}")
             self.changes.append(
                 Change(
@@ -263,7 +240,7 @@ class OrderAggregate:
             package = provisional[0]
             del self.packages[package.package_id]
             self.changes = [
-                Change(package_id, *_tail(c)) if c.package_id == package.package_id else c
+                c._replace(package_id=package_id) if c.package_id == package.package_id else c
                 for c in self.changes
             ]
             self.alerts = [(package_id, *a[1:]) if a[0] == package.package_id else a for a in self.alerts]
@@ -349,18 +326,6 @@ class OrderAggregate:
             key = f"alert:{prefix}:{package_id or ''}:{state}:{event_id}"
             found[key] = Action("alert", key, package_id, state, event_id, why)  # the status says more
         return list(found.values())
-
-
-def _tail(change: Change) -> tuple[str, str, str, datetime, str, int | None, bool]:
-    return (
-        change.from_state,
-        change.to_state,
-        change.trigger,
-        change.at,
-        change.source,
-        change.event_id,
-        change.catch_up,
-    )
 
 
 def _order_state(platform: str, status: str | None) -> str:

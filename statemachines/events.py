@@ -6,7 +6,6 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 
@@ -55,18 +54,3 @@ class Event:
             raise ValueError(f"unknown event source {self.source!r}")
         object.__setattr__(self, "kind", EventKind(self.kind))
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
-
-
-@dataclass(frozen=True)
-class Journaled:
-    """An event with the id the journal gave it."""
-
-    id: int
-    event: Event
-
-    @cached_property
-    def key(self) -> str:
-        """The event's place in its order's timeline (see ``aggregate.sort_key``)."""
-        from statemachines.aggregate import sort_key  # the timeline needs the maps
-
-        return sort_key(self.event)

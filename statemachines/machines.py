@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from transitions import Machine
+from transitions.core import EventData
 
 ON_HOLD = "on_hold"
 
@@ -247,6 +248,24 @@ class Kind:
         if event is None or subject.state not in event.transitions:
             return False
         return bool(event.trigger(subject))
+
+    def step(self, subject: Subject, trigger: str) -> bool:
+        """Execute the machine's ``trigger`` transition out of the subject's state.
+
+        For a step path finding has already checked: the transition objects of the shared
+        machine run with their conditions and callbacks, skipping only the per-trigger
+        queueing and source lookup of ``Event.trigger``. False if no transition applies.
+        """
+        event = self.machine.events[trigger]
+        candidates = event.transitions.get(subject.state)
+        if not candidates:
+            return False
+        data = EventData(self.machine.get_state(subject.state), event, self.machine, subject, (), {})
+        for transition in candidates:
+            data.transition = transition
+            if transition.execute(data):
+                return True
+        return False
 
     def edges(self) -> Iterable[Spec]:
         """Every transition of the table."""

@@ -14,7 +14,8 @@ from service.models import Event as EventRow
 from service.models import OutboxJob
 from service.replay import replay
 from statemachines.aggregate import fold
-from statemachines.events import Event, Journaled
+from statemachines.events import Event
+from statemachines.timeline import Journaled
 from tests.factories import order_life, shuffled_with_duplicates
 from tests.snapshots import count, order_view, snapshot
 

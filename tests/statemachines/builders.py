@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from statemachines.aggregate import Action, Change, OrderAggregate, Result, fold
-from statemachines.events import Event, EventKind, Journaled
+from statemachines.events import Event, EventKind
+from statemachines.timeline import Journaled
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 ORDER_ID = "250301ABCDEF"

@@ -16,8 +16,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statemachines.aggregate import OrderAggregate, Result, fold, sort_key
-from statemachines.events import Event, EventKind, Journaled
+from statemachines.aggregate import OrderAggregate, Result, fold
+from statemachines.events import Event, EventKind
+from statemachines.timeline import Journaled, sort_key
 from tests.statemachines import contract_tables as contract
 from tests.statemachines.builders import ORDER_ID, SHOP_ID, T0
 
