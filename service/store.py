@@ -34,34 +34,42 @@ ALERTS = cast(sa.Table, Alert.__table__)
 OrderKey = tuple[str, str]
 
 
+JOURNAL_COLUMNS = (
+    "dedupe_key", "platform", "shop_id", "order_id", "package_id", "kind", "status", "source",
+    "occurred_at", "received_at", "main_shop_id", "tracking_number", "carrier", "actor", "reason",
+    "raw", "outcome",
+)  # fmt: skip
+ORDER_COLUMNS = (
+    "id", "shop_id", "main_shop_id", "state", "held_from", "platform_status", "last_key",
+    "created_at", "updated_at",
+)  # fmt: skip
+PACKAGE_COLUMNS = (
+    "id", "package_id", "state", "held_from", "attempts", "platform_status", "carrier",
+    "tracking_number", "provisional", "created_at", "updated_at",
+)  # fmt: skip
+TRANSITION_COLUMNS = (
+    "order_pk", "platform", "order_id", "package_id", "from_state", "to_state", "trigger", "at",
+    "source", "event_id", "catch_up",
+)  # fmt: skip
+
+
 def journal(conn: Connection, events: Sequence[Event], now: datetime) -> dict[str, int]:
     """Append events to the journal; the ids of those whose dedupe key was new."""
     if not events:
         return {}
-    params = [
-        {
-            "dedupe_key": e.dedupe_key,
-            "platform": e.platform,
-            "shop_id": e.shop_id,
-            "order_id": e.order_id,
-            "package_id": e.package_id,
-            "kind": e.kind.value,
-            "status": e.status,
-            "source": e.source,
-            "occurred_at": e.occurred_at,
-            "received_at": now,
-            "main_shop_id": e.main_shop_id,
-            "tracking_number": e.tracking_number,
-            "carrier": e.carrier,
-            "actor": e.actor,
-            "reason": e.reason,
-            "raw": dict(e.raw),
-            "outcome": "applied",  # the same transaction records any other outcome
-        }
+    rows = [
+        (
+            e.dedupe_key, e.platform, e.shop_id, e.order_id, e.package_id, e.kind.value, e.status,
+            e.source, e.occurred_at, now, e.main_shop_id, e.tracking_number, e.carrier, e.actor,
+            e.reason, dict(e.raw),
+            "applied",  # the same transaction records any other outcome
+        )
         for e in events
-    ]
-    rows = bulk.insert(conn, EVENTS, params, conflict=["dedupe_key"], returning=["id", "dedupe_key"])
-    return {row.dedupe_key: row.id for row in rows}
+    ]  # fmt: skip
+    inserted = bulk.insert(
+        conn, EVENTS, JOURNAL_COLUMNS, rows, conflict=["dedupe_key"], returning=["id", "dedupe_key"]
+    )
+    return {row.dedupe_key: row.id for row in inserted}
 
 
 def journaled_from_row(row: Row[Any]) -> Journaled:
@@ -88,26 +96,21 @@ def journaled_from_row(row: Row[Any]) -> Journaled:
 
 def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> None:
     """Insert the orders that do not exist yet (in key order), initial state."""
-    bulk.insert(
-        conn,
-        ORDERS,
-        [
-            {
-                "platform": e.platform,
-                "order_id": e.order_id,
-                "shop_id": e.shop_id,
-                "main_shop_id": e.main_shop_id,
-                "state": ORDER.initial,
-                "held_from": None,
-                "platform_status": None,
-                "last_key": "",
-                "created_at": e.occurred_at,
-                "updated_at": e.occurred_at,
-            }
-            for e in firsts
-        ],
-        conflict=["platform", "order_id"],
-    )
+    names = [
+        "platform",
+        "order_id",
+        "shop_id",
+        "main_shop_id",
+        "state",
+        "last_key",
+        "created_at",
+        "updated_at",
+    ]
+    rows = [
+        (e.platform, e.order_id, e.shop_id, e.main_shop_id, ORDER.initial, "", e.occurred_at, e.occurred_at)
+        for e in firsts
+    ]
+    bulk.insert(conn, ORDERS, names, rows, conflict=["platform", "order_id"])
 
 
 def lock_orders(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, Row[Any]]:
@@ -200,12 +203,12 @@ def aggregate_from_rows(row: Row[Any], packages: Sequence[Row[Any]]) -> OrderAgg
 class Writes:
     """Everything a batch writes, gathered so each table gets one executemany."""
 
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    package_updates: list[dict[str, Any]] = field(default_factory=list)
+    orders: list[tuple[Any, ...]] = field(default_factory=list)
+    package_updates: list[tuple[Any, ...]] = field(default_factory=list)
     package_inserts: list[dict[str, Any]] = field(default_factory=list)
     package_deletes: list[int] = field(default_factory=list)
     renames: list[dict[str, Any]] = field(default_factory=list)
-    transitions: list[dict[str, Any]] = field(default_factory=list)
+    transitions: list[tuple[Any, ...]] = field(default_factory=list)
     actions: list[tuple[OrderAggregate, Action]] = field(default_factory=list)
     rebuilt: set[int] = field(default_factory=set)
     history: dict[int, list[tuple[int, Change]]] = field(default_factory=dict)
@@ -217,44 +220,30 @@ class Writes:
         """Gather the writes for one folded order."""
         rebuilt = row.id in self.rebuilt
         created = agg.created_at or row.created_at
-        self.orders.append(
-            {
-                "id": row.id,
-                "shop_id": agg.shop_id,
-                "main_shop_id": agg.main_shop_id,
-                "state": agg.state,
-                "held_from": agg.subject.held_from,
-                "platform_status": agg.platform_status,
-                "last_key": agg.last_key,
-                "created_at": created,
-                "updated_at": agg.updated_at or created,
-            }
-        )
+        order = (
+            row.id, agg.shop_id, agg.main_shop_id, agg.state, agg.subject.held_from,
+            agg.platform_status, agg.last_key, created, agg.updated_at or created,
+        )  # fmt: skip
+        if order != tuple(getattr(row, name) for name in ORDER_COLUMNS):
+            self.orders.append(order)
         by_id = {p.package_id: p for p in package_rows}
         for old, new in agg.renamed.items():
             if old in by_id and not rebuilt:
                 by_id[new] = by_id.pop(old)
                 self.renames.append({"b_order_pk": row.id, "b_old": old, "new": new})
         for package in agg.packages.values():
-            values = {
-                "package_id": package.package_id,
-                "state": package.subject.state,
-                "held_from": package.subject.held_from,
-                "attempts": package.subject.attempts,
-                "platform_status": package.platform_status,
-                "carrier": package.carrier,
-                "tracking_number": package.tracking_number,
-                "provisional": package.provisional,
-                "created_at": package.created_at or created,
-                "updated_at": package.updated_at or package.created_at or created,
-            }
+            values = (
+                package.package_id, package.subject.state, package.subject.held_from,
+                package.subject.attempts, package.platform_status, package.carrier,
+                package.tracking_number, package.provisional, package.created_at or created,
+                package.updated_at or package.created_at or created,
+            )  # fmt: skip
             existing = by_id.pop(package.package_id, None)
-            if existing is not None:
-                self.package_updates.append({"id": existing.id, **values})
-            else:
-                self.package_inserts.append(
-                    {"order_pk": row.id, "platform": agg.platform, "order_id": agg.order_id, **values}
-                )
+            if existing is None:
+                self.package_inserts.append(dict(zip(PACKAGE_COLUMNS[1:], values, strict=True)))
+                self.package_inserts[-1].update(order_pk=row.id, platform=agg.platform, order_id=agg.order_id)
+            elif values != tuple(getattr(existing, name) for name in PACKAGE_COLUMNS[1:]):
+                self.package_updates.append((existing.id, *values))
         if rebuilt:
             self.package_deletes.extend(p.id for p in by_id.values())
         changes: Sequence[Change] = agg.changes
@@ -268,22 +257,8 @@ class Writes:
                 same += 1
             self.transition_deletes.extend(pk for pk, _ in stored[same:])
             changes = changes[same:]
-        for change in changes:
-            self.transitions.append(
-                {
-                    "order_pk": row.id,
-                    "platform": agg.platform,
-                    "order_id": agg.order_id,
-                    "package_id": change.package_id,
-                    "from_state": change.from_state,
-                    "to_state": change.to_state,
-                    "trigger": change.trigger,
-                    "at": change.at,
-                    "source": change.source,
-                    "event_id": change.event_id,
-                    "catch_up": change.catch_up,
-                }
-            )
+        head = (row.id, agg.platform, agg.order_id)
+        self.transitions.extend(head + tuple(change) for change in changes)
         self.actions.extend((agg, action) for action in agg.actions())
         self.touched[(agg.platform, agg.order_id)] = (row.id, agg)
 
@@ -291,7 +266,7 @@ class Writes:
 def write(conn: Connection, writes: Writes, now: datetime) -> None:
     """Write a batch's gathered changes."""
     if writes.orders:
-        bulk.update(conn, ORDERS, writes.orders)
+        bulk.update(conn, ORDERS, ORDER_COLUMNS, writes.orders)
     for chunk in _chunks(writes.transition_deletes, 900):
         conn.execute(TRANSITIONS.delete().where(_ids_in(conn, TRANSITIONS.c.id, chunk)))
     if writes.package_deletes:
@@ -305,17 +280,14 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
             writes.renames,
         )
     if writes.package_updates:
-        bulk.update(conn, PACKAGES, writes.package_updates)
+        bulk.update(conn, PACKAGES, PACKAGE_COLUMNS, writes.package_updates)
     if writes.package_inserts:
-        bulk.insert(conn, PACKAGES, writes.package_inserts)
+        bulk.insert_dicts(conn, PACKAGES, writes.package_inserts)
     if writes.transitions:
-        bulk.insert(conn, TRANSITIONS, writes.transitions)
+        bulk.insert(conn, TRANSITIONS, TRANSITION_COLUMNS, writes.transitions)
     if writes.outcomes:
-        bulk.update(
-            conn,
-            EVENTS,
-            [{"id": i, "outcome": r.outcome, "error": r.error} for i, r in writes.outcomes.items()],
-        )
+        outcomes = [(i, r.outcome, r.error) for i, r in writes.outcomes.items()]
+        bulk.update(conn, EVENTS, ("id", "outcome", "error"), outcomes)
     _write_actions(conn, writes, now)
 
 
@@ -342,9 +314,9 @@ def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
         if action.kind == "alert":
             alerts.append(_alert_row(agg, action, now))
     if jobs:
-        bulk.insert(conn, OUTBOX, jobs, conflict=["key"])
+        bulk.insert_dicts(conn, OUTBOX, jobs, conflict=["key"])
     if alerts:
-        bulk.insert(conn, ALERTS, alerts, conflict=["condition"], conflict_where="state = 'open'")
+        bulk.insert_dicts(conn, ALERTS, alerts, conflict=["condition"], conflict_where="state = 'open'")
     _resolve_alerts(conn, writes, now)
 
 
@@ -373,7 +345,7 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
     """Resolve the open state alerts of touched orders whose entity left that state."""
     if not writes.touched:
         return
-    stale = []
+    stale: list[tuple[int, str, datetime]] = []
     for chunk in _chunks(sorted(writes.touched), 500):
         query = sa.select(
             ALERTS.c.id, ALERTS.c.platform, ALERTS.c.order_id, ALERTS.c.package_id, ALERTS.c.condition
@@ -391,8 +363,8 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
             if not alert.condition.startswith("state:"):
                 continue
             if alert.condition != condition(alert.platform, alert.order_id, alert.package_id, current):
-                stale.append({"id": alert.id, "state": "resolved", "resolved_at": now})
-    bulk.update(conn, ALERTS, stale)
+                stale.append((alert.id, "resolved", now))
+    bulk.update(conn, ALERTS, ("id", "state", "resolved_at"), stale)
 
 
 def _keys_in(conn: Connection, table: sa.Table, keys: Sequence[OrderKey]) -> Any:
@@ -402,10 +374,14 @@ def _keys_in(conn: Connection, table: sa.Table, keys: Sequence[OrderKey]) -> Any
     if conn.dialect.name != "postgresql":
         return pair.in_(keys)
     strings = postgresql.ARRAY(sa.String)
-    given = sa.func.unnest(
-        sa.bindparam(None, [k[0] for k in keys], type_=strings),
-        sa.bindparam(None, [k[1] for k in keys], type_=strings),
-    ).table_valued("platform", "order_id").render_derived()
+    given = (
+        sa.func.unnest(
+            sa.bindparam(None, [k[0] for k in keys], type_=strings),
+            sa.bindparam(None, [k[1] for k in keys], type_=strings),
+        )
+        .table_valued("platform", "order_id")
+        .render_derived()
+    )
     return pair.in_(sa.select(given.c.platform, given.c.order_id))
 
 
