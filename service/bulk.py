@@ -12,13 +12,13 @@ of thousands of placeholders. Arrays go in binary, so strings need no quoting.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from psycopg.rows import namedtuple_row
 from sqlalchemy.dialects import postgresql
@@ -43,7 +43,7 @@ def _pg_type(column: sa.Column[Any]) -> str:
 
 
 def _json(value: Any) -> Any:
-    return None if value is None else json.dumps(value)
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:

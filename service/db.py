@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
@@ -23,9 +24,15 @@ class StorageUnavailable(Exception):
     """The database cannot be reached or refused the work; the caller may retry later."""
 
 
+def _dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def _sqlite_engine(url: str, immediate: bool) -> Engine:
     engine = sa.create_engine(
         url,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
         connect_args={"check_same_thread": False, "timeout": 60},
         pool_size=8,
         max_overflow=8,
@@ -58,7 +65,14 @@ class Database:
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
         else:
-            self.engine = sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+            self.engine = sa.create_engine(
+                url,
+                json_serializer=_dumps,
+                json_deserializer=orjson.loads,
+                pool_size=10,
+                max_overflow=20,
+                pool_pre_ping=True,
+            )
             self.read_engine = self.engine
 
     @property

@@ -136,7 +136,8 @@ def reapply(db: Database, event_ids: Sequence[int] | None = None) -> dict[int, R
     def work(conn: Connection) -> dict[int, Result]:
         query = sa.select(EventRow.__table__)
         if event_ids is None:
-            query = query.where(EventRow.outcome.in_(["error", "unknown_status", "unreachable"]))
+            failed = ["error", "unknown_status", "unreachable"]
+            query = query.where(EventRow.outcome != "applied", EventRow.outcome.in_(failed))
         else:
             query = query.where(EventRow.id.in_(event_ids))
         fresh: dict[OrderKey, list[Journaled]] = defaultdict(list)

@@ -116,7 +116,13 @@ class Event(Base):
     __table_args__ = (
         sa.UniqueConstraint("dedupe_key"),
         sa.Index("ix_events_order", "platform", "order_id"),
-        sa.Index("ix_events_outcome", "outcome"),
+        # Only the events that were not applied: the ones ``reapply`` looks for.
+        sa.Index(
+            "ix_events_unapplied",
+            "outcome",
+            sqlite_where=sa.text("outcome <> 'applied'"),
+            postgresql_where=sa.text("outcome <> 'applied'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
