@@ -101,13 +101,13 @@ def apply_orders(
         journals, recorded = store.load_journal(conn, late)
     results: dict[int, Result] = {}
     writes = store.Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
+    folded: list[tuple[OrderKey, OrderAggregate]] = []
     for key in keys:
         row = rows[key]
         try:
             if key in journals:
                 aggregate = OrderAggregate(key[0], key[1], row.shop_id)
                 items = journals[key]
-                writes.rebuilt.add(row.id)
             else:
                 aggregate = store.aggregate_from_rows(row, packages.get(row.id, []))
                 items = fresh[key]
@@ -115,15 +115,29 @@ def apply_orders(
                 results[item.id] = aggregate.apply(item)
         except Exception as exc:  # noqa: BLE001 - a bug folding one order must not sink the batch
             log.exception("could not apply events to %s order %s", key[0], key[1])
-            for item in fresh[key] or journals.get(key, []):
-                results[item.id] = Result("error", f"{type(exc).__name__}: {exc}")
-            writes.rebuilt.discard(row.id)
+            _fail(results, fresh[key] or journals.get(key, []), f"{type(exc).__name__}: {exc}")
             continue
-        writes.add(row, packages.get(row.id, []), aggregate)
+        folded.append((key, aggregate))
+    claimed = store.claimed_packages(conn, [(k, agg, packages.get(rows[k].id, [])) for k, agg in folded])
+    for key, aggregate in folded:
+        if key in claimed:
+            # A package number the marketplace already gave another order: refuse to move
+            # it, keep the events with the reason, and let the rest of the batch go ahead.
+            log.warning("%s order %s: %s", key[0], key[1], claimed[key])
+            _fail(results, fresh[key] or journals.get(key, []), claimed[key])
+            continue
+        if key in journals:
+            writes.rebuilt.add(rows[key].id)
+        writes.add(rows[key], packages.get(rows[key].id, []), aggregate)
     # Journal rows are written as "applied"; only other outcomes cost an update.
     writes.outcomes = {i: r for i, r in results.items() if recorded.get(i, APPLIED) != r}
     store.write(conn, writes, now)
     return results
+
+
+def _fail(results: dict[int, Result], items: Iterable[Journaled], reason: str) -> None:
+    for item in items:
+        results[item.id] = Result("error", reason)
 
 
 def _first(items: Iterable[Journaled]) -> Event:

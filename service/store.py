@@ -172,6 +172,45 @@ def load_history(conn: Connection, order_pks: Sequence[int]) -> dict[int, list[t
     return found
 
 
+def claimed_packages(
+    conn: Connection, folded: Sequence[tuple[OrderKey, OrderAggregate, Sequence[Row[Any]]]]
+) -> dict[OrderKey, str]:
+    """Orders whose new packages' numbers already belong to another order (or to an
+    earlier order of the same batch), with the reason."""
+    wanted: dict[tuple[str, str], OrderKey] = {}
+    problems: dict[OrderKey, str] = {}
+    for key, agg, rows in folded:
+        known = {r.package_id for r in rows} | set(agg.renamed)
+        for package_id in agg.packages.keys() - known:
+            other = wanted.setdefault((key[0], package_id), key)
+            if other != key:
+                problems[key] = f"package {package_id} belongs to order {other[1]}"
+    if not wanted:
+        return problems
+    pairs = sorted(wanted)
+    for chunk in _chunks(pairs, 500):
+        pair = sa.tuple_(PACKAGES.c.platform, PACKAGES.c.package_id)
+        if conn.dialect.name == "postgresql":
+            strings = postgresql.ARRAY(sa.String)
+            given = (
+                sa.func.unnest(
+                    sa.bindparam(None, [p[0] for p in chunk], type_=strings),
+                    sa.bindparam(None, [p[1] for p in chunk], type_=strings),
+                )
+                .table_valued("platform", "package_id")
+                .render_derived()
+            )
+            match = pair.in_(sa.select(given.c.platform, given.c.package_id))
+        else:
+            match = pair.in_(chunk)
+        query = sa.select(PACKAGES.c.platform, PACKAGES.c.package_id, PACKAGES.c.order_id).where(match)
+        for r in conn.execute(query):
+            key = wanted[(r.platform, r.package_id)]
+            if r.order_id != key[1]:
+                problems[key] = f"package {r.package_id} belongs to order {r.order_id}"
+    return problems
+
+
 def aggregate_from_rows(row: Row[Any], packages: Sequence[Row[Any]]) -> OrderAggregate:
     """The aggregate as stored: where an incremental fold continues from."""
     return OrderAggregate(

@@ -214,3 +214,25 @@ def test_history_rows_reference_their_events(db: Database) -> None:
         ids = conn.execute(sa.select(Transition.event_id)).scalars().all()
         event_id = conn.execute(sa.select(EventRow.id)).scalar_one()
     assert set(ids) == {event_id}
+
+
+def test_a_package_number_of_another_order_is_refused_without_sinking_the_batch(db: Database) -> None:
+    ingest(db, [package_event("A", "PKG-1", "LOGISTICS_READY", 1)])
+    answers = ingest(
+        db,
+        [package_event("B", "PKG-1", "LOGISTICS_PICKUP_DONE", 2), order_event("C", "READY_TO_SHIP", 2)],
+    )
+    assert [a.outcome for a in answers] == ["error", "applied"]
+    assert "belongs to order A" in (answers[0].error or "")
+    with db.read() as conn:
+        owner = conn.execute(sa.text("SELECT order_id, state FROM packages WHERE package_id = 'PKG-1'")).one()
+    assert tuple(owner) == ("A", "processing")
+    assert order_view(db, "shopee", "C")[0] == "approved"
+
+
+def test_two_orders_claiming_one_new_package_number_in_one_batch_keep_it_with_the_first(db: Database) -> None:
+    answers = ingest(
+        db,
+        [package_event("A", "PKG-2", "LOGISTICS_READY", 1), package_event("B", "PKG-2", "LOGISTICS_READY", 1)],
+    )
+    assert [a.outcome for a in answers] == ["applied", "error"]
