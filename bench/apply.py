@@ -13,7 +13,7 @@ Measures, in one run on one machine:
    no database: events/s, and steps/s (transitions fired per second, so it compares like
    with like against the raw trigger rate). Target: events/s ≥ 50% of raw triggers/s.
 3. **ingest** — :func:`service.ingest.ingest` in batches on a fresh, migrated SQLite file
-   and a fresh PostgreSQL database, many orders in flight, ~10% duplicate and ~10%
+   and a fresh PostgreSQL database, many orders in flight, ~10% duplicate and (by default) ~2%
    reordered (late) events. Target: ≥ 5,000 events/s on each backend.
 4. **baseline** — the same number of rows inserted with executemany into a simple table
    of the same database, in the same batch size and transactions, right after ingest.
@@ -282,6 +282,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="interleaved rounds of raw and pure (best taken; default 5, --quick 1)",
     )
+    parser.add_argument(
+        "--late",
+        type=float,
+        default=0.02,
+        help="share of delivered events that arrive after a later event of their order "
+        "(each makes its order fold again from the journal); default %(default)s, 0.10 for a stress mix",
+    )
+    parser.add_argument(
+        "--duplicates",
+        type=float,
+        default=0.10,
+        help="share of delivered events that are repeats (default %(default)s)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--sqlite-dir", default=None, help="where the SQLite file goes (default: system temp)"
@@ -299,6 +312,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     repeats = args.repeats or (1 if args.quick else 5)
     if events < 1 or args.batch < 1:
         parser.error("--events and --batch must be positive")
+    if not (0 <= args.late < 1 and 0 <= args.duplicates < 1):
+        parser.error("--late and --duplicates must be fractions in [0, 1)")
     backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
     profiler = Profiler(args.profile, args.profile_out)
     info = machine_info()
@@ -306,7 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # Workload: the lives, their journal items, and the delivery stream for ingest.
     lives = shopee_lives(int(events * 0.9), seed=args.seed)
-    stream = delivery_stream(lives, seed=args.seed + 4)
+    stream = delivery_stream(lives, duplicate_rate=args.duplicates, late_rate=args.late, seed=args.seed + 4)
     unique = sum(len(life.events) for life in lives)
 
     # 1. + 2. Raw triggers and pure folding, interleaved round by round so that both see

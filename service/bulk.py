@@ -12,7 +12,8 @@ of thousands of placeholders. Arrays go in binary, so strings need no quoting.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
 from operator import itemgetter
@@ -172,6 +173,17 @@ def update_dicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any
     names = ["id", *(name for name in rows[0] if name != "id")]
     getter = itemgetter(*names)
     update(conn, table, names, [getter(row) for row in rows])
+
+
+@contextmanager
+def pipeline(conn: Connection) -> Iterator[None]:
+    """Send the statements of the block without waiting for each answer (PostgreSQL)."""
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    raw: Any = conn.connection.dbapi_connection
+    with raw.pipeline():
+        yield
 
 
 class _Row:

@@ -304,9 +304,12 @@ class Writes:
 
 
 def write(conn: Connection, writes: Writes, now: datetime) -> None:
-    """Write a batch's gathered changes."""
-    if writes.orders:
-        bulk.update(conn, ORDERS, ORDER_COLUMNS, writes.orders)
+    """Write a batch's gathered changes.
+
+    What needs an answer (reads, deletes) goes first; the many-row writes follow in one
+    pipeline on PostgreSQL, so the server works on one while the next is being built.
+    """
+    resolved = _stale_alerts(conn, writes, now)
     for chunk in _chunks(writes.transition_deletes, 900):
         conn.execute(TRANSITIONS.delete().where(_ids_in(conn, TRANSITIONS.c.id, chunk)))
     if writes.package_deletes:
@@ -319,16 +322,15 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
             .values(package_id=sa.bindparam("new")),
             writes.renames,
         )
-    if writes.package_updates:
+    with bulk.pipeline(conn):
+        bulk.update(conn, ORDERS, ORDER_COLUMNS, writes.orders)
         bulk.update(conn, PACKAGES, PACKAGE_COLUMNS, writes.package_updates)
-    if writes.package_inserts:
         bulk.insert_dicts(conn, PACKAGES, writes.package_inserts)
-    if writes.transitions:
         bulk.insert(conn, TRANSITIONS, TRANSITION_COLUMNS, writes.transitions)
-    if writes.outcomes:
         outcomes = [(i, r.outcome, r.error) for i, r in writes.outcomes.items()]
         bulk.update(conn, EVENTS, ("id", "outcome", "error"), outcomes)
-    _write_actions(conn, writes, now)
+        _write_actions(conn, writes, now)
+        bulk.update(conn, ALERTS, ("id", "state", "resolved_at"), resolved)
 
 
 def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
@@ -353,11 +355,8 @@ def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
         )
         if action.kind == "alert":
             alerts.append(_alert_row(agg, action, now))
-    if jobs:
-        bulk.insert_dicts(conn, OUTBOX, jobs, conflict=["key"])
-    if alerts:
-        bulk.insert_dicts(conn, ALERTS, alerts, conflict=["condition"], conflict_where="state = 'open'")
-    _resolve_alerts(conn, writes, now)
+    bulk.insert_dicts(conn, OUTBOX, jobs, conflict=["key"])
+    bulk.insert_dicts(conn, ALERTS, alerts, conflict=["condition"], conflict_where="state = 'open'")
 
 
 def condition(platform: str, order_id: str, package_id: str | None, state: str) -> str:
@@ -381,10 +380,10 @@ def _alert_row(agg: OrderAggregate, action: Action, now: datetime) -> dict[str, 
     }
 
 
-def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
-    """Resolve the open state alerts of touched orders whose entity left that state."""
+def _stale_alerts(conn: Connection, writes: Writes, now: datetime) -> list[tuple[int, str, datetime]]:
+    """The open state alerts of touched orders whose entity left that state, resolved."""
     if not writes.touched:
-        return
+        return []
     stale: list[tuple[int, str, datetime]] = []
     for chunk in _chunks(sorted(writes.touched), 500):
         query = sa.select(
@@ -404,7 +403,7 @@ def _resolve_alerts(conn: Connection, writes: Writes, now: datetime) -> None:
                 continue
             if alert.condition != condition(alert.platform, alert.order_id, alert.package_id, current):
                 stale.append((alert.id, "resolved", now))
-    bulk.update(conn, ALERTS, ("id", "state", "resolved_at"), stale)
+    return stale
 
 
 def _keys_in(conn: Connection, table: sa.Table, keys: Sequence[OrderKey]) -> Any:
