@@ -12,11 +12,12 @@ of thousands of placeholders. Arrays go in binary, so strings need no quoting.
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cache
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 import orjson
@@ -173,6 +174,98 @@ def update_dicts(conn: Connection, table: sa.Table, rows: Sequence[dict[str, Any
     names = ["id", *(name for name in rows[0] if name != "id")]
     getter = itemgetter(*names)
     update(conn, table, names, [getter(row) for row in rows])
+
+
+@cache
+def _row_type(table: sa.Table) -> Any:
+    return namedtuple(f"{table.name}_row", [c.name for c in table.c])
+
+
+def _sqlite_reader(column: sa.Column[Any]) -> Callable[[Any], Any] | None:
+    kind = _base_type(column)
+    if isinstance(kind, sa.DateTime):
+        return _read_sqlite_datetime
+    if isinstance(kind, sa.JSON):
+        return _read_json
+    if isinstance(kind, sa.Boolean):
+        return _read_bool
+    return None
+
+
+def _read_sqlite_datetime(value: Any) -> Any:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _read_json(value: Any) -> Any:
+    return None if value is None else orjson.loads(value)
+
+
+def _read_bool(value: Any) -> Any:
+    return None if value is None else bool(value)
+
+
+def select(
+    conn: Connection,
+    table: sa.Table,
+    where: tuple[str, str],
+    values: Sequence[Any],
+    *,
+    order_by: Sequence[str] = ("id",),
+    for_update: bool = False,
+) -> list[Any]:
+    """Whole rows of ``table`` as named tuples, straight from the driver.
+
+    ``where`` names the key: ``("id_in", column)`` for integer ids, or
+    ``("pair_in", "col1,col2")`` for (str, str) pairs such as (platform, order_id).
+    """
+    if not values:
+        return []
+    names = [c.name for c in table.c]
+    kind, spec = where
+    dialect = conn.dialect.name
+    raw: Any = conn.connection.dbapi_connection
+    head = f"SELECT {', '.join('t.' + n for n in names)} FROM {table.name} AS t"
+    order = ", ".join(f"t.{name}" for name in order_by)
+    lock = " FOR UPDATE OF t" if for_update and dialect == "postgresql" else ""
+    if dialect == "postgresql":
+        if kind == "id_in":
+            sql = f"{head} WHERE t.{spec} = ANY(%(a)b) ORDER BY {order}{lock}"
+            params: Any = {"a": list(values)}
+        else:
+            first, second = spec.split(",")
+            sql = (
+                f"{head} JOIN unnest(CAST(%(a)b AS text[]), CAST(%(b)b AS text[])) AS k(a, b) "
+                f"ON t.{first} = k.a AND t.{second} = k.b ORDER BY {order}{lock}"
+            )
+            params = {"a": [v[0] for v in values], "b": [v[1] for v in values]}
+        with raw.cursor() as cursor:
+            cursor.execute(sql, params)
+            rows = cursor.fetchall()
+        factory = _row_type(table)
+        return [factory._make(row) for row in rows]
+    found: list[Any] = []
+    readers = [(i, f) for i, f in enumerate(_sqlite_reader(c) for c in table.c) if f is not None]
+    factory = _row_type(table)
+    cursor = raw.cursor()
+    step = 400
+    for start in range(0, len(values), step):
+        chunk = values[start : start + step]
+        if kind == "id_in":
+            sql = f"{head} WHERE t.{spec} IN ({', '.join('?' * len(chunk))}) ORDER BY {order}"
+            params = list(chunk)
+        else:
+            first, second = spec.split(",")
+            pairs = ", ".join(["(?, ?)"] * len(chunk))
+            sql = f"{head} WHERE (t.{first}, t.{second}) IN ({pairs}) ORDER BY {order}"
+            params = [item for pair in chunk for item in pair]
+        for row in cursor.execute(sql, params).fetchall():
+            values_ = list(row)
+            for i, read in readers:
+                values_[i] = read(values_[i])
+            found.append(factory._make(values_))
+    if len(values) > step:
+        found.sort(key=attrgetter(*order_by))
+    return found
 
 
 @contextmanager

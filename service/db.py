@@ -72,6 +72,7 @@ class Database:
                 pool_size=10,
                 max_overflow=20,
                 pool_pre_ping=True,
+                connect_args={"options": "-c timezone=UTC"},
             )
             self.read_engine = self.engine
 

@@ -113,28 +113,24 @@ def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> N
     bulk.insert(conn, ORDERS, names, rows, conflict=["platform", "order_id"])
 
 
-def lock_orders(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, Row[Any]]:
+def lock_orders(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, Any]:
     """Select and lock the orders (``FOR UPDATE`` in key order on PostgreSQL)."""
-    found: dict[OrderKey, Row[Any]] = {}
-    for chunk in _chunks(keys, 500):
-        query = (
-            sa.select(ORDERS)
-            .where(_keys_in(conn, ORDERS, chunk))
-            .order_by(ORDERS.c.platform, ORDERS.c.order_id)
-            .with_for_update()
-        )
-        for row in conn.execute(query):
-            found[(row.platform, row.order_id)] = row
-    return found
+    rows = bulk.select(
+        conn,
+        ORDERS,
+        ("pair_in", "platform,order_id"),
+        keys,
+        order_by=("platform", "order_id"),
+        for_update=True,
+    )
+    return {(row.platform, row.order_id): row for row in rows}
 
 
-def load_packages(conn: Connection, order_pks: Sequence[int]) -> dict[int, list[Row[Any]]]:
+def load_packages(conn: Connection, order_pks: Sequence[int]) -> dict[int, list[Any]]:
     """The package rows of these orders."""
-    found: dict[int, list[Row[Any]]] = defaultdict(list)
-    for chunk in _chunks(order_pks, 900):
-        query = sa.select(PACKAGES).where(_ids_in(conn, PACKAGES.c.order_pk, chunk)).order_by(PACKAGES.c.id)
-        for row in conn.execute(query):
-            found[row.order_pk].append(row)
+    found: dict[int, list[Any]] = defaultdict(list)
+    for row in bulk.select(conn, PACKAGES, ("id_in", "order_pk"), order_pks):
+        found[row.order_pk].append(row)
     return found
 
 
