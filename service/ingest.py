@@ -93,8 +93,13 @@ def apply_orders(
     recorded: dict[int, Result] = {}
     if rebuild:
         journals, recorded = store.load_journal(conn, keys)
-    store.create_orders(conn, [_first(fresh[k] or journals[k]) for k in keys], now)
     rows = store.lock_orders(conn, keys)
+    missing = [k for k in keys if k not in rows]
+    if missing:
+        # New orders are created (and so locked) by this transaction; one created by a
+        # concurrent writer meanwhile is waited for and locked like the others.
+        store.create_orders(conn, [_first(fresh[k] or journals[k]) for k in missing], now)
+        rows.update(store.lock_orders(conn, missing))
     packages = store.load_packages(conn, [row.id for row in rows.values()])
     if not rebuild:
         late = [k for k in keys if min(j.key for j in fresh[k]) <= rows[k].last_key]

@@ -77,7 +77,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("events", schema=None) as batch_op:
         batch_op.create_index("ix_events_order", ["platform", "order_id"], unique=False)
-        batch_op.create_index("ix_events_outcome", ["outcome"], unique=False)
+        batch_op.create_index(
+            "ix_events_unapplied",
+            ["outcome"],
+            unique=False,
+            sqlite_where=sa.text("outcome <> 'applied'"),
+            postgresql_where=sa.text("outcome <> 'applied'"),
+        )
 
     op.create_table(
         "orders",
@@ -236,7 +242,11 @@ def downgrade() -> None:
 
     op.drop_table("orders")
     with op.batch_alter_table("events", schema=None) as batch_op:
-        batch_op.drop_index("ix_events_outcome")
+        batch_op.drop_index(
+            "ix_events_unapplied",
+            sqlite_where=sa.text("outcome <> 'applied'"),
+            postgresql_where=sa.text("outcome <> 'applied'"),
+        )
         batch_op.drop_index("ix_events_order")
 
     op.drop_table("events")
