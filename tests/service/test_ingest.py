@@ -233,6 +233,9 @@ def test_a_package_number_of_another_order_is_refused_without_sinking_the_batch(
 def test_two_orders_claiming_one_new_package_number_in_one_batch_keep_it_with_the_first(db: Database) -> None:
     answers = ingest(
         db,
-        [package_event("A", "PKG-2", "LOGISTICS_READY", 1), package_event("B", "PKG-2", "LOGISTICS_READY", 1)],
+        [
+            package_event("A", "PKG-2", "LOGISTICS_READY", 1),
+            package_event("B", "PKG-2", "LOGISTICS_READY", 1),
+        ],
     )
     assert [a.outcome for a in answers] == ["applied", "error"]
