@@ -7,6 +7,7 @@ PostgreSQL uses row locks (``SELECT … FOR UPDATE``) and retries on deadlock.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,6 +23,10 @@ T = TypeVar("T")
 
 class StorageUnavailable(Exception):
     """The database cannot be reached or refused the work; the caller may retry later."""
+
+
+class Retry(Exception):
+    """Raised by work inside :meth:`Database.run_write` to roll back and start it again."""
 
 
 def _dumps(value: Any) -> str:
@@ -89,6 +94,9 @@ class Database:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
+        except self._driver_operational as exc:
+            # service/bulk.py talks to the driver directly: its errors come unwrapped.
+            raise StorageUnavailable(_describe(exc)) from exc
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -98,17 +106,26 @@ class Database:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
+        except self._driver_operational as exc:
+            raise StorageUnavailable(_describe(exc)) from exc
 
-    def run_write(self, work: Callable[[Connection], T], attempts: int = 5) -> T:
-        """Run ``work`` in a writing transaction, retrying deadlocks and serialization failures."""
+    @property
+    def _driver_operational(self) -> type[Exception]:
+        dbapi: Any = self.engine.dialect.dbapi
+        kind: type[Exception] = dbapi.OperationalError
+        return kind
+
+    def run_write(self, work: Callable[[Connection], T], attempts: int = 8) -> T:
+        """Run ``work`` in a writing transaction, retrying deadlocks, serialization failures
+        and :class:`Retry`, with jittered exponential backoff."""
         for attempt in range(attempts):
             try:
                 with self.write() as conn:
                     return work(conn)
-            except (StorageUnavailable, sa.exc.DBAPIError) as exc:
-                if not _retryable(exc) or attempt == attempts - 1:
+            except (StorageUnavailable, sa.exc.DBAPIError, Retry) as exc:
+                if not (isinstance(exc, Retry) or _retryable(exc)) or attempt == attempts - 1:
                     raise
-                time.sleep(0.005 * 2**attempt)
+                time.sleep(random.uniform(0.5, 1.0) * 0.005 * 2**attempt)
         raise AssertionError("unreachable")
 
     def ping(self) -> bool:
@@ -129,11 +146,13 @@ class Database:
 
 def _retryable(exc: BaseException) -> bool:
     cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
-    orig = getattr(cause, "orig", None)
+    orig = getattr(cause, "orig", cause)  # SQLAlchemy wraps the driver's error; bulk.py does not
     sqlstate = getattr(orig, "sqlstate", None)
     return sqlstate in {"40P01", "40001"}
 
 
-def _describe(exc: sa.exc.OperationalError) -> str:
+def _describe(exc: BaseException) -> str:
     # The driver's message, never the URL (it may carry a password).
-    return f"database unavailable: {type(exc.orig).__name__}: {str(exc.orig).splitlines()[0]}"
+    orig = getattr(exc, "orig", exc)
+    lines = str(orig).splitlines() or [""]
+    return f"database unavailable: {type(orig).__name__}: {lines[0]}"

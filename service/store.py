@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Row
 
 from service import bulk
+from service.db import Retry
 from service.models import Alert, Order, OutboxJob, Package, Transition
 from service.models import Event as EventRow
 from statemachines.aggregate import Action, Change, OrderAggregate, PackageState, Result
@@ -95,7 +96,8 @@ def journaled_from_row(row: Row[Any], with_raw: bool = True) -> Journaled:
 
 
 def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> None:
-    """Insert the orders that do not exist yet (in key order), initial state."""
+    """Insert the orders that do not exist yet (in key order), initial state; raise
+    :class:`Retry` on PostgreSQL when another writer created one of them meanwhile."""
     names = [
         "platform",
         "order_id",
@@ -110,7 +112,16 @@ def create_orders(conn: Connection, firsts: Sequence[Event], now: datetime) -> N
         (e.platform, e.order_id, e.shop_id, e.main_shop_id, ORDER.initial, "", e.occurred_at, e.occurred_at)
         for e in firsts
     ]
-    bulk.insert(conn, ORDERS, names, rows, conflict=["platform", "order_id"])
+    if conn.dialect.name != "postgresql":
+        # SQLite writers hold the database lock (BEGIN IMMEDIATE): nobody else creates orders.
+        bulk.insert(conn, ORDERS, names, rows, conflict=["platform", "order_id"])
+        return
+    made = bulk.insert(conn, ORDERS, names, rows, conflict=["platform", "order_id"], returning=names[:2])
+    if len(made) < len(rows):
+        # A concurrent writer created some of these orders after our lock pass. Locking
+        # them now would take locks out of key order (a deadlock with a writer that holds
+        # them and waits for ours); start the transaction again instead, when they exist.
+        raise Retry("orders created concurrently")
 
 
 def lock_orders(conn: Connection, keys: Sequence[OrderKey]) -> dict[OrderKey, Any]:
