@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import views
+from service import views, webhooks
 from service.auth import Caller, identify, is_loopback
 from service.db import Database
 from service.errors import HANDLERS, ApiError
@@ -151,6 +151,7 @@ ROUTES = [
     Route("/v1/orders/{platform}/{order_id}", get_order),
     Route("/v1/packages/{platform}/{package_id}", get_package),
     Route("/v1/alerts", list_alerts),
+    Route("/webhooks/shopee", webhooks.shopee_push, methods=["POST"]),
 ]
 
 
@@ -170,4 +171,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
 
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
     app.state.settings = settings
+    app.state.push_counts = webhooks.new_push_counts()
     return app

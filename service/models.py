@@ -235,3 +235,18 @@ class Alert(Base):
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     message: Mapped[str] = mapped_column(sa.Text)
+
+
+class Push(Base):
+    """A verified marketplace push as received, stored once per body (its SHA-256)."""
+
+    __tablename__ = "pushes"
+    __table_args__ = (sa.UniqueConstraint("dedupe_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    code: Mapped[int]
+    shop_id: Mapped[str | None] = mapped_column(sa.String(64))
+    dedupe_key: Mapped[str] = mapped_column(sa.String(64))
+    received_at: Mapped[datetime]
+    body: Mapped[dict[str, Any]]

@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from starlette.config import Config
 
@@ -40,6 +41,10 @@ class Settings:
     database_url: str = DEFAULT_DATABASE_URL
     log_level: str = "INFO"
     api_tokens: tuple[Token, ...] = ()
+    shopee_partner_id: str | None = None
+    # Every key verifies pushes (rotation: old and new side by side); the first signs calls.
+    shopee_partner_keys: tuple[Secret, ...] = ()
+    shopee_push_url: str | None = None  # the callback URL as registered with Shopee
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -58,4 +63,31 @@ class Settings:
             database_url=url,
             log_level=config("ORDERWATCH_LOG_LEVEL", default="INFO"),
             api_tokens=parse_tokens(config("ORDERWATCH_API_TOKENS", default=None)),
+            shopee_partner_id=_partner_id(config("ORDERWATCH_SHOPEE_PARTNER_ID", default=None)),
+            shopee_partner_keys=_secrets(config("ORDERWATCH_SHOPEE_PARTNER_KEY", default=None)),
+            shopee_push_url=_push_url(config("ORDERWATCH_SHOPEE_PUSH_URL", default=None)),
         )
+
+
+def _partner_id(text: str | None) -> str | None:
+    if not text or not text.strip():
+        return None
+    if not text.strip().isdigit():
+        raise ConfigurationError("ORDERWATCH_SHOPEE_PARTNER_ID must be a number")
+    return text.strip()
+
+
+def _secrets(text: str | None) -> tuple[Secret, ...]:
+    return tuple(Secret(part.strip()) for part in (text or "").split(",") if part.strip())
+
+
+def _push_url(text: str | None) -> str | None:
+    if not text or not text.strip():
+        return None
+    url = text.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            "ORDERWATCH_SHOPEE_PUSH_URL must be the absolute http(s) URL registered with Shopee"
+        )
+    return url

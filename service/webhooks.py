@@ -1,0 +1,162 @@
+"""Inbound marketplace pushes over HTTP: ``POST /webhooks/shopee``.
+
+In order: read the raw body (at most 1 MiB: 413), verify the signature over those bytes
+(401, nothing stored), decode it (400 unless a JSON object), parse it into events (400
+when a push of a code we act on is malformed), then store the push and ingest its events
+in one transaction in a worker thread, and answer 200 with an empty body only after the
+commit (503 when the database is down, so Shopee retries). Every rejection is logged
+with its reason and the client's address, never a key or the signature, and counted in
+``app.state.push_counts`` by (code, result).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from handlers.shopee.push import PLATFORM, MalformedPush, parse_push
+from handlers.shopee.signing import verify_push
+from service.db import Database, StorageUnavailable
+from service.errors import ApiError
+from service.pushes import store_push
+from service.settings import Settings
+
+log = logging.getLogger("orderwatch.webhooks")
+
+MAX_BODY = 1024 * 1024  # bytes; Shopee's pushes are a few hundred
+UNKNOWN = "-"  # the code label of a push rejected before its code was read
+
+PushCounts = Counter[tuple[str, str]]
+
+
+def new_push_counts() -> PushCounts:
+    """An empty counter of pushes by (code, result), for ``app.state.push_counts``."""
+    return Counter()
+
+
+async def shopee_push(request: Request) -> Response:
+    """Verify, store and apply one Shopee push; 200 with an empty body once it is durable."""
+    settings: Settings = request.app.state.settings
+    try:
+        body = await _read_body(request)
+    except ClientDisconnect:
+        _count(request, UNKNOWN, "client_disconnect")
+        log.info("shopee push abandoned: the client %s went away mid-body", _client(request))
+        return Response(status_code=400)
+    keys = [key.reveal() for key in settings.shopee_partner_keys]
+    if not keys:
+        _explain_missing_keys(request)
+        raise _reject(request, 401, "invalid_signature", "no partner key is configured")
+    url = settings.shopee_push_url or str(request.url)
+    authorization = request.headers.get("authorization")
+    if not authorization:
+        raise _reject(request, 401, "invalid_signature", "the Authorization header is missing")
+    if not verify_push(keys, url, body, authorization):
+        raise _reject(
+            request, 401, "invalid_signature", f"the signature does not match for push URL {_plain(url)}"
+        )
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise _reject(request, 400, "malformed_json", f"the body is not JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise _reject(request, 400, "not_an_object", f"the body is a JSON {_kind(document)}, not an object")
+    if b"\\u0000" in body and _has_nul(document):
+        # PostgreSQL's JSON cannot hold NUL characters; no real push has them.
+        raise _reject(request, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
+    try:
+        push = parse_push(document)
+    except MalformedPush as exc:
+        raise _reject(request, 400, "malformed_push", str(exc), code=document.get("code")) from None
+    db: Database = request.app.state.db
+    try:
+        stored = await anyio.to_thread.run_sync(store_push, db, PLATFORM, push, body, document)
+    except StorageUnavailable:
+        _count(request, push.code, "storage_unavailable")
+        log.warning(
+            "shopee push code %s from %s not stored: the database is unavailable (503)",
+            push.code,
+            _client(request),
+        )
+        raise
+    _count(request, push.code, "stored" if stored else "duplicate")
+    return Response(status_code=200)
+
+
+async def _read_body(request: Request) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large(request, f"Content-Length {declared} is over {MAX_BODY} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    # Count while reading too: a chunked body has no Content-Length, and one may lie.
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large(request, f"the body is over {MAX_BODY} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(request: Request, reason: str) -> ApiError:
+    return _reject(request, 413, "payload_too_large", reason, message=f"a push is at most {MAX_BODY} bytes")
+
+
+def _reject(
+    request: Request,
+    status: int,
+    error: str,
+    reason: str,
+    *,
+    code: object = None,
+    message: str | None = None,
+) -> ApiError:
+    label = str(code) if isinstance(code, int) and not isinstance(code, bool) else UNKNOWN
+    _count(request, label, error)
+    log.warning("shopee push rejected (%d %s): %s; from %s", status, error, reason, _client(request))
+    return ApiError(status, error, message or reason)
+
+
+def _count(request: Request, code: object, result: str) -> None:
+    counts: PushCounts = request.app.state.push_counts
+    counts[(str(code), result)] += 1
+
+
+def _explain_missing_keys(request: Request) -> None:
+    state = request.app.state
+    if not getattr(state, "shopee_keys_explained", False):
+        state.shopee_keys_explained = True
+        log.error(
+            "ORDERWATCH_SHOPEE_PARTNER_KEY is not set: every Shopee push is refused with 401 "
+            "until the partner key is configured"
+        )
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _plain(url: str) -> str:
+    # The URL without its query string, which could carry a token.
+    return url.split("?", 1)[0]
+
+
+def _kind(value: Any) -> str:
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in key or _has_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(item) for item in value)
+    return False
