@@ -17,6 +17,7 @@ from service import views, webhooks
 from service.auth import Caller, identify, is_loopback
 from service.db import Database
 from service.errors import HANDLERS, ApiError
+from service.pushes import PushCommitter
 from service.settings import Settings
 from statemachines.machines import ORDER_STATES
 from statemachines.maps import PLATFORMS
@@ -163,6 +164,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         app.state.db = db or Database(settings.database_url)
+        app.state.push_committer = PushCommitter(app.state.db)
         try:
             yield
         finally:

@@ -1,36 +1,56 @@
-"""Received pushes: store a verified push once and ingest its events, in one transaction.
+"""Received pushes: store each verified push once and ingest its events, committed in groups.
 
 A push is stored as received, keyed by the SHA-256 of its raw body, so a push delivered
 twice is stored once and applied once. Its events are journaled and applied by
 :func:`service.ingest.ingest_in` inside the same transaction: when the commit returns,
 the push and everything it changed are durable together, or neither is.
+
+Pushes that arrive together share a transaction (group commit): :class:`PushCommitter`
+keeps one transaction in flight per process and gathers the pushes that arrive meanwhile
+into the next one. Under light load a push commits alone, at once; under heavy load one
+commit (one fsync on SQLite, one WAL flush on PostgreSQL) acknowledges many pushes.
+Nobody is answered before the transaction holding their push has committed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
+import anyio
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from handlers.shopee.push import ParsedPush
-from service.db import Database
+from service import bulk
+from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
 from service.models import Push
 
 log = logging.getLogger("orderwatch.pushes")
 
 PUSHES = cast(sa.Table, Push.__table__)
+_COLUMNS = ["platform", "code", "shop_id", "dedupe_key", "received_at", "body"]
 
 
 def body_key(body: bytes) -> str:
     """The dedupe key of a raw push body: its SHA-256, hex."""
     return hashlib.sha256(body).hexdigest()
+
+
+@dataclass(frozen=True)
+class Received:
+    """A verified push as received: its platform, what it says, its raw body and its JSON."""
+
+    platform: str
+    push: ParsedPush
+    body: bytes
+    document: Mapping[str, Any]
 
 
 def store_push(
@@ -41,37 +61,101 @@ def store_push(
     document: Mapping[str, Any],
     now: datetime | None = None,
 ) -> bool:
-    """Store ``push`` (raw ``body``, decoded ``document``) and ingest its events in one
-    transaction; False when the same body was stored before (then nothing changes)."""
+    """Store one push and ingest its events in one transaction; False when the same body
+    was stored before (then nothing changes)."""
+    return store_pushes(db, [Received(platform, push, body, document)], now)[0]
+
+
+def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None = None) -> list[bool]:
+    """Store ``pushes`` and ingest their events in one transaction; for each push, True
+    when it was new, False when its body was stored before (or earlier in ``pushes``)."""
     received = now or datetime.now(UTC)
-    row = {
-        "platform": platform,
-        "code": push.code,
-        "shop_id": push.shop_id,
-        "dedupe_key": body_key(body),
-        "received_at": received,
-        "body": dict(document),
-    }
-
-    def work(conn: Connection) -> bool:
-        if not _insert_once(conn, row):
-            return False  # its events were ingested with it, in that same transaction
-        if push.events:
-            for answer in ingest_in(conn, push.events, received):
-                if answer.outcome not in ("applied", "duplicate_event"):
-                    error = answer.error or ""
-                    log.info("%s push: %s %s %s", platform, answer.dedupe_key, answer.outcome, error)
-        return True
-
-    return db.run_write(work)
+    return db.run_write(lambda conn: store_pushes_in(conn, pushes, received))
 
 
-def _insert_once(conn: Connection, row: dict[str, Any]) -> bool:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = (
-        dialect.insert(PUSHES)
-        .values(**row)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(PUSHES.c.id)
-    )
-    return conn.execute(statement).first() is not None
+def store_pushes_in(conn: Connection, pushes: Sequence[Received], now: datetime) -> list[bool]:
+    """:func:`store_pushes` inside the caller's transaction."""
+    keys = [body_key(item.body) for item in pushes]
+    first: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first.setdefault(key, i)
+    rows = [
+        (item.platform, item.push.code, item.push.shop_id, key, now, dict(item.document))
+        for i, (item, key) in enumerate(zip(pushes, keys, strict=True))
+        if first[key] == i
+    ]
+    made = bulk.insert(conn, PUSHES, _COLUMNS, rows, conflict=["dedupe_key"], returning=["dedupe_key"])
+    new = {row.dedupe_key for row in made}
+    events = [event for key, i in first.items() if key in new for event in pushes[i].push.events]
+    if events:
+        for answer in ingest_in(conn, events, now):
+            if answer.outcome not in ("applied", "duplicate_event"):
+                log.info("push event %s: %s %s", answer.dedupe_key, answer.outcome, answer.error or "")
+    # A repeated body's events were ingested with its first copy, in that same transaction.
+    return [key in new and first[key] == i for i, key in enumerate(keys)]
+
+
+class PushCommitter:
+    """Group commit: one transaction in flight, and the pushes that arrive meanwhile go
+    into the next one together (at most ``max_batch``)."""
+
+    def __init__(self, db: Database, max_batch: int = 500) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._waiting: list[tuple[Received, asyncio.Future[bool]]] = []
+        self._running = False
+        self.commits = 0  # transactions committed, for tests and metrics
+
+    async def submit(self, item: Received) -> bool:
+        """Store ``item`` durably; True when new, False when stored before. Raises
+        :class:`StorageUnavailable` when the database cannot take it."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, future))
+        if not self._running:
+            self._running = True
+            asyncio.get_running_loop().create_task(self._drain())
+        # Shielded: a client that hangs up must not cancel the commit of other pushes.
+        return await asyncio.shield(future)
+
+    async def _drain(self) -> None:
+        try:
+            while self._waiting:
+                batch = self._waiting[: self.max_batch]
+                del self._waiting[: self.max_batch]
+                await self._commit(batch)
+        finally:
+            self._running = False
+
+    async def _commit(self, batch: list[tuple[Received, asyncio.Future[bool]]]) -> None:
+        items = [item for item, _ in batch]
+        try:
+            results = await anyio.to_thread.run_sync(store_pushes, self.db, items)
+        except StorageUnavailable as exc:
+            _settle(batch, error=exc)
+            return
+        except Exception as exc:  # noqa: BLE001 - one bad push must not refuse the others
+            if len(batch) == 1:
+                log.exception("could not store a %s push", items[0].platform)
+                _settle(batch, error=exc)
+                return
+            log.warning("a group of %d pushes failed (%s); storing them one by one", len(batch), exc)
+            for one in batch:
+                await self._commit([one])
+            return
+        self.commits += 1
+        _settle(batch, results=results)
+
+
+def _settle(
+    batch: list[tuple[Received, asyncio.Future[bool]]],
+    *,
+    results: Sequence[bool] = (),
+    error: BaseException | None = None,
+) -> None:
+    for i, (_, future) in enumerate(batch):
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(results[i])

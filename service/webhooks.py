@@ -3,7 +3,8 @@
 In order: read the raw body (at most 1 MiB: 413), verify the signature over those bytes
 (401, nothing stored), decode it (400 unless a JSON object), parse it into events (400
 when a push of a code we act on is malformed), then store the push and ingest its events
-in one transaction in a worker thread, and answer 200 with an empty body only after the
+in one transaction (shared with the pushes that arrive at the same time: group commit,
+service/pushes.py), and answer 200 with an empty body only after the
 commit (503 when the database is down, so Shopee retries). Every rejection is logged
 with its reason and the client's address, never a key or the signature, and counted in
 ``app.state.push_counts`` by (code, result).
@@ -15,16 +16,15 @@ import logging
 from collections import Counter
 from typing import Any
 
-import anyio
 import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from handlers.shopee.push import PLATFORM, MalformedPush, parse_push
 from handlers.shopee.signing import verify_push
-from service.db import Database, StorageUnavailable
+from service.db import StorageUnavailable
 from service.errors import ApiError
-from service.pushes import store_push
+from service.pushes import PushCommitter, Received
 from service.settings import Settings
 
 log = logging.getLogger("orderwatch.webhooks")
@@ -74,9 +74,9 @@ async def shopee_push(request: Request) -> Response:
         push = parse_push(document)
     except MalformedPush as exc:
         raise _reject(request, 400, "malformed_push", str(exc), code=document.get("code")) from None
-    db: Database = request.app.state.db
+    committer: PushCommitter = request.app.state.push_committer
     try:
-        stored = await anyio.to_thread.run_sync(store_push, db, PLATFORM, push, body, document)
+        stored = await committer.submit(Received(PLATFORM, push, body, document))
     except StorageUnavailable:
         _count(request, push.code, "storage_unavailable")
         log.warning(
