@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -13,14 +14,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import views, webhooks
+from service import shops, views, webhooks
 from service.auth import Caller, identify, is_loopback
-from service.db import Database
+from service.db import Database, StorageUnavailable
 from service.errors import HANDLERS, ApiError
 from service.pushes import PushCommitter
 from service.settings import Settings
 from statemachines.machines import ORDER_STATES
 from statemachines.maps import PLATFORMS
+
+log = logging.getLogger("orderwatch.app")
 
 
 def _db(request: Request) -> Database:
@@ -156,6 +159,21 @@ ROUTES = [
 ]
 
 
+async def _link_configured_outlets(db: Database, settings: Settings) -> None:
+    try:
+        changed = await anyio.to_thread.run_sync(
+            shops.link_all, db, "shopee", list(settings.shopee_outlet_shops)
+        )
+    except StorageUnavailable as exc:
+        log.warning("the configured outlet shops are not linked yet: %s", exc)
+        return
+    log.info(
+        "linked %d configured Instant Mart outlet shops (%d orders changed)",
+        len(settings.shopee_outlet_shops),
+        changed,
+    )
+
+
 def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
     """Build the application; the database is opened in the lifespan unless handed in."""
     settings = settings or Settings.from_environ()
@@ -165,6 +183,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         own = db is None
         app.state.db = db or Database(settings.database_url)
         app.state.push_committer = PushCommitter(app.state.db)
+        if settings.shopee_outlet_shops:
+            await _link_configured_outlets(app.state.db, settings)
         try:
             yield
         finally:

@@ -37,6 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     reapply = sub.add_parser("reapply", help="apply again the journaled events that failed")
     reapply.add_argument("event_ids", nargs="*", type=int, help="only these journal ids")
+    shops = sub.add_parser("shops", help="list shops, or link an Instant Mart outlet shop to its main shop")
+    shop_sub = shops.add_subparsers(dest="shops_command", required=True, parser_class=_Parser)
+    listing = shop_sub.add_parser("list", help="the known shops, outlets with their main shop")
+    listing.add_argument("--platform", choices=("shopee", "coupang"), default=None)
+    linking = shop_sub.add_parser("link", help="make OUTLET an outlet shop of MAIN (its orders too)")
+    linking.add_argument("outlet", help="the outlet shop id")
+    linking.add_argument("main", help="the main shop id")
+    linking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
+    unlinking = shop_sub.add_parser("unlink", help="make OUTLET a shop of its own again")
+    unlinking.add_argument("outlet", help="the outlet shop id")
+    unlinking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
     return parser
 
 
@@ -125,4 +136,35 @@ def _reapply(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"serve": _serve, "migrate": _migrate, "replay": _replay, "reapply": _reapply}
+def _shops(settings: Settings, args: argparse.Namespace) -> int:
+    from service import shops
+    from service.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        if args.shops_command == "list":
+            for shop in shops.list_shops(db, args.platform):
+                role = f"outlet of {shop.main_shop_id}" if shop.main_shop_id else "main or independent shop"
+                print(f"{shop.platform}\t{shop.shop_id}\t{role}")
+            return 0
+        for shop_id in [args.outlet, *([args.main] if args.shops_command == "link" else [])]:
+            if not shop_id.isdigit():
+                raise ConfigurationError(f"shop ids are numbers, not {shop_id!r}")
+        main: str | None = args.main if args.shops_command == "link" else None
+        if main == args.outlet:
+            raise ConfigurationError("a shop cannot be its own main shop")
+        changed = shops.link(db, args.platform, args.outlet, main)
+    finally:
+        db.dispose()
+    what = f"an outlet of {main}" if main else "a shop of its own"
+    print(f"{args.platform} shop {args.outlet} is now {what}; {changed} of its orders changed")
+    return 0
+
+
+COMMANDS = {
+    "serve": _serve,
+    "migrate": _migrate,
+    "replay": _replay,
+    "reapply": _reapply,
+    "shops": _shops,
+}

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from service import store
+from service import shops, store
 from service.db import Database
 from service.models import Event as EventRow
 from statemachines.aggregate import OrderAggregate, Result
@@ -123,6 +123,11 @@ def apply_orders(
             _fail(results, fresh[key] or journals.get(key, []), f"{type(exc).__name__}: {exc}")
             continue
         folded.append((key, aggregate))
+    # An outlet shop's orders carry its main shop (Instant Mart), as the shops table says
+    # now: live ingest, replay and reapply all take it from there, so they agree.
+    mains = shops.main_shops(conn, [(key[0], agg.shop_id) for key, agg in folded])
+    for key, aggregate in folded:
+        aggregate.main_shop_id = mains.get((key[0], aggregate.shop_id), aggregate.main_shop_id)
     claimed = store.claimed_packages(conn, [(k, agg, packages.get(rows[k].id, [])) for k, agg in folded])
     for key, aggregate in folded:
         if key in claimed:

@@ -60,6 +60,10 @@ class Shop(Base):
     main_shop_id: Mapped[str | None] = mapped_column(sa.String(64))
     name: Mapped[str | None] = mapped_column(sa.String(200))
     created_at: Mapped[datetime]
+    # The shop's Open API authorization (secrets: never logged, never served).
+    access_token: Mapped[str | None] = mapped_column(sa.Text)
+    refresh_token: Mapped[str | None] = mapped_column(sa.Text)
+    token_expires_at: Mapped[datetime | None]
 
 
 class Order(Base):
@@ -250,3 +254,14 @@ class Push(Base):
     dedupe_key: Mapped[str] = mapped_column(sa.String(64))
     received_at: Mapped[datetime]
     body: Mapped[dict[str, Any]]
+
+
+class PollCursor(Base):
+    """Where a poller got to (e.g. the last good Shopee reconciliation of a shop), so a
+    restart resumes there."""
+
+    __tablename__ = "poll_cursors"
+
+    name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime]

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from service.auth import Token
 
 DEFAULT_DATABASE_URL = "sqlite:///orderwatch.db"
+SHOPEE_API_BASE = "https://partner.shopeemobile.com"
 
 
 class ConfigurationError(Exception):
@@ -45,6 +46,12 @@ class Settings:
     # Every key verifies pushes (rotation: old and new side by side); the first signs calls.
     shopee_partner_keys: tuple[Secret, ...] = ()
     shopee_push_url: str | None = None  # the callback URL as registered with Shopee
+    shopee_api_base: str = SHOPEE_API_BASE
+    # Instant Mart: (outlet shop id, main shop id) pairs set by configuration.
+    shopee_outlet_shops: tuple[tuple[str, str], ...] = ()
+    # The reconciliation poll: how often, and how far back before the last good poll.
+    shopee_reconcile_seconds: float = 300.0
+    shopee_reconcile_overlap_seconds: float = 600.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -66,6 +73,18 @@ class Settings:
             shopee_partner_id=_partner_id(config("ORDERWATCH_SHOPEE_PARTNER_ID", default=None)),
             shopee_partner_keys=_secrets(config("ORDERWATCH_SHOPEE_PARTNER_KEY", default=None)),
             shopee_push_url=_push_url(config("ORDERWATCH_SHOPEE_PUSH_URL", default=None)),
+            shopee_api_base=_base_url(
+                "ORDERWATCH_SHOPEE_API_BASE", config("ORDERWATCH_SHOPEE_API_BASE", default=SHOPEE_API_BASE)
+            ),
+            shopee_outlet_shops=_outlets(config("ORDERWATCH_SHOPEE_OUTLET_SHOPS", default=None)),
+            shopee_reconcile_seconds=_seconds(
+                "ORDERWATCH_SHOPEE_RECONCILE_SECONDS",
+                config("ORDERWATCH_SHOPEE_RECONCILE_SECONDS", default="300"),
+            ),
+            shopee_reconcile_overlap_seconds=_seconds(
+                "ORDERWATCH_SHOPEE_RECONCILE_OVERLAP_SECONDS",
+                config("ORDERWATCH_SHOPEE_RECONCILE_OVERLAP_SECONDS", default="600"),
+            ),
         )
 
 
@@ -91,3 +110,36 @@ def _push_url(text: str | None) -> str | None:
             "ORDERWATCH_SHOPEE_PUSH_URL must be the absolute http(s) URL registered with Shopee"
         )
     return url
+
+
+def _base_url(name: str, text: str) -> str:
+    url = text.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(f"{name} must be an absolute http(s) URL")
+    return url
+
+
+def _outlets(text: str | None) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        outlet, _, main = (piece.strip() for piece in part.partition(":"))
+        if not (outlet.isdigit() and main.isdigit()) or outlet == main:
+            raise ConfigurationError(
+                "ORDERWATCH_SHOPEE_OUTLET_SHOPS must be comma-separated <outlet shop id>:<main shop id> "
+                f"pairs of two different numeric shop ids, not {part.strip()!r}"
+            )
+        pairs.append((outlet, main))
+    return tuple(pairs)
+
+
+def _seconds(name: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigurationError(f"{name} must be a number of seconds, not {text!r}") from None
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be more than 0 seconds")
+    return value

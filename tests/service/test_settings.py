@@ -40,3 +40,28 @@ def test_the_push_url_is_kept_exactly_as_registered() -> None:
 def test_an_unusable_value_names_its_variable(name: str, value: str, says: str) -> None:
     with pytest.raises(ConfigurationError, match=says):
         Settings.from_environ({name: value})
+
+
+def test_outlet_shops_are_outlet_main_pairs() -> None:
+    settings = Settings.from_environ({"ORDERWATCH_SHOPEE_OUTLET_SHOPS": " 2001:1000, 2002:1000 ,"})
+    assert settings.shopee_outlet_shops == (("2001", "1000"), ("2002", "1000"))
+
+
+@pytest.mark.parametrize("text", ["2001", "2001:", "abc:1000", "1000:1000", "2001;1000"])
+def test_a_malformed_outlet_pair_is_a_configuration_error_naming_the_variable(text: str) -> None:
+    with pytest.raises(ConfigurationError, match="ORDERWATCH_SHOPEE_OUTLET_SHOPS"):
+        Settings.from_environ({"ORDERWATCH_SHOPEE_OUTLET_SHOPS": text})
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "often"])
+def test_the_reconcile_interval_must_be_a_positive_number(value: str) -> None:
+    with pytest.raises(ConfigurationError, match="ORDERWATCH_SHOPEE_RECONCILE_SECONDS"):
+        Settings.from_environ({"ORDERWATCH_SHOPEE_RECONCILE_SECONDS": value})
+
+
+def test_the_api_base_is_shopees_production_host_unless_set() -> None:
+    assert Settings.from_environ({}).shopee_api_base == "https://partner.shopeemobile.com"
+    local = Settings.from_environ({"ORDERWATCH_SHOPEE_API_BASE": "http://127.0.0.1:9000/"})
+    assert local.shopee_api_base == "http://127.0.0.1:9000"
+    with pytest.raises(ConfigurationError, match="ORDERWATCH_SHOPEE_API_BASE"):
+        Settings.from_environ({"ORDERWATCH_SHOPEE_API_BASE": "partner.shopeemobile.com"})
