@@ -14,10 +14,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import shops, views, webhooks
+from service import metrics, shops, views, webhooks
 from service.auth import Caller, identify, is_loopback
 from service.db import Database, StorageUnavailable
 from service.errors import HANDLERS, ApiError
+from service.pollers import running_pollers
 from service.pushes import PushCommitter
 from service.settings import Settings
 from statemachines.machines import ORDER_STATES
@@ -156,6 +157,7 @@ ROUTES = [
     Route("/v1/packages/{platform}/{package_id}", get_package),
     Route("/v1/alerts", list_alerts),
     Route("/webhooks/shopee", webhooks.shopee_push, methods=["POST"]),
+    Route("/metrics", metrics.metrics),
 ]
 
 
@@ -174,8 +176,11 @@ async def _link_configured_outlets(db: Database, settings: Settings) -> None:
     )
 
 
-def create_app(settings: Settings | None = None, db: Database | None = None) -> Starlette:
-    """Build the application; the database is opened in the lifespan unless handed in."""
+def create_app(
+    settings: Settings | None = None, db: Database | None = None, *, pollers: bool = False
+) -> Starlette:
+    """Build the application; the database is opened in the lifespan unless handed in.
+    With ``pollers`` the configured marketplace pollers run in this process too."""
     settings = settings or Settings.from_environ()
 
     @contextlib.asynccontextmanager
@@ -186,7 +191,10 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         if settings.shopee_outlet_shops:
             await _link_configured_outlets(app.state.db, settings)
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if pollers:
+                    await stack.enter_async_context(running_pollers(settings, app.state.db))
+                yield
         finally:
             if own:
                 app.state.db.dispose()
@@ -194,4 +202,5 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
     app.state.settings = settings
     app.state.push_counts = webhooks.new_push_counts()
+    app.state.metrics = metrics.new_registry(app)
     return app

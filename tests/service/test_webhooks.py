@@ -261,3 +261,16 @@ def test_other_methods_are_405(receiver: Receiver) -> None:
     answer = receiver.client.get(PATH)
     assert answer.status_code == 405
     assert error(answer) == "method_not_allowed"
+
+
+def test_rejected_and_stored_pushes_are_counted_on_the_metrics_endpoint(receiver: Receiver) -> None:
+    assert receiver.post(status_push("2211095TV1XRKN", "READY_TO_SHIP"), key="not-the-key").status_code == 401
+    assert receiver.post(b"[1, 2]").status_code == 400
+    assert receiver.post(status_push("2211095TV1XRKN", "READY_TO_SHIP")).status_code == 200
+    answer = receiver.client.get("/metrics")
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+    lines = set(answer.text.splitlines())
+    assert 'orderwatch_pushes_total{code="-",platform="shopee",result="invalid_signature"} 1.0' in lines
+    assert 'orderwatch_pushes_total{code="-",platform="shopee",result="not_an_object"} 1.0' in lines
+    assert 'orderwatch_pushes_total{code="3",platform="shopee",result="stored"} 1.0' in lines
+    assert "not-the-key" not in answer.text and KEY not in answer.text
