@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-worker", action="store_true", help="do not run outbox jobs in this process")
     serve.add_argument("--no-poll", action="store_true", help="do not run the pollers in this process")
     sub.add_parser("migrate", help="apply Alembic migrations to ORDERWATCH_DATABASE_URL")
+    sub.add_parser("poll", help="run the pollers only (the Shopee reconciliation poll)")
     replay = sub.add_parser("replay", help="rebuild every order and package from the event journal")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     reapply = sub.add_parser("reapply", help="apply again the journaled events that failed")
@@ -92,7 +93,22 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         _migrate(settings, args)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    app = create_app(settings, pollers=not args.no_poll)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _poll(settings: Settings, _args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.db import Database
+    from service.pollers import poll_forever
+
+    db = Database(settings.database_url)
+    try:
+        asyncio.run(poll_forever(settings, db))
+    finally:
+        db.dispose()
     return 0
 
 
@@ -164,6 +180,7 @@ def _shops(settings: Settings, args: argparse.Namespace) -> int:
 COMMANDS = {
     "serve": _serve,
     "migrate": _migrate,
+    "poll": _poll,
     "replay": _replay,
     "reapply": _reapply,
     "shops": _shops,
