@@ -1,0 +1,432 @@
+"""Shopee Open API v2 client: signed calls, the answer's envelope, retries, typed results.
+
+One long-lived ``httpx.AsyncClient`` per instance (close it with :meth:`ShopeeClient.aclose`
+or ``async with``). Every call carries ``partner_id``, ``timestamp`` and ``sign`` in the
+query, and shop calls ``access_token`` and ``shop_id`` too, signed with
+:func:`handlers.shopee.signing.api_signature`. Answers are ``{"error", "message",
+"request_id", ...}``; a non-empty ``error`` (or a failing HTTP status) becomes one of
+:mod:`handlers.errors`. HTTP 429, 5xx, Shopee's ``error_rate_limit``/``error_server`` and
+transport errors are retried with exponential backoff and full jitter.
+
+The access token and ``sign`` must travel in the query string, and httpx logs every
+request URL at INFO: :class:`RedactSecrets` scrubs them from httpx's (and httpcore's) log
+records. Paths, parameters and error names are recorded with their sources in
+docs/platforms.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+
+from handlers.errors import (
+    AuthenticationFailed,
+    MarketplaceError,
+    MarketplaceUnavailable,
+    RateLimited,
+    RequestRejected,
+)
+from handlers.shopee.signing import api_signature
+
+PLATFORM = "shopee"
+ORDER_LIST_PATH = "/api/v2/order/get_order_list"
+ORDER_DETAIL_PATH = "/api/v2/order/get_order_detail"
+SHOP_INFO_PATH = "/api/v2/shop/get_shop_info"
+REFRESH_TOKEN_PATH = "/api/v2/auth/access_token/get"
+
+MAX_WINDOW = 15 * 24 * 3600  # get_order_list: time_to - time_from, seconds
+MAX_PAGE_SIZE = 100
+DETAIL_CHUNK = 50  # get_order_detail: order_sn_list holds 1..50
+TIME_RANGE_FIELDS = ("create_time", "update_time")
+# Optional fields of get_order_detail come back only when asked for; ship_by_date,
+# create_time, update_time and order_status are returned by default.
+DETAIL_FIELDS = "package_list,shipping_carrier,pickup_done_time,cancel_by,cancel_reason"
+MAX_BACKOFF = 30.0
+
+# Shopee's error names (common ones may come prefixed, e.g. "common.error_auth").
+_PARTNER_ERRORS = {"error_auth", "error_sign", "invalid_partner_id", "error_partner_key_expired"}
+# invalid_acceess_token (sic) is the spelling Shopee answers with.
+_TOKEN_ERRORS = {"invalid_access_token", "invalid_acceess_token", "refresh_token_expired"}
+_SHOP_ERRORS = {"shop_no_linked", "shop_access_expired", "error_shop_refresh_token"}
+AUTH_ERRORS = frozenset(_PARTNER_ERRORS | _TOKEN_ERRORS | _SHOP_ERRORS)
+RATE_LIMIT_ERRORS = frozenset({"error_rate_limit", "error_limit"})  # error_limit: the daily quota
+RETRIED_RATE_LIMIT = frozenset({"error_rate_limit"})  # the daily quota resets at midnight only
+UNAVAILABLE_ERRORS = frozenset({"error_server", "error_network"})
+
+log = logging.getLogger("orderwatch.shopee")
+
+_SECRET_QUERY = re.compile(r"(?i)(?<![\w-])((?:access_token|refresh_token|sign)=)[^&\s\"'#>]+")
+_PROTECTED_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
+
+
+class RedactSecrets(logging.Filter):
+    """Rewrites a record whose text has ``access_token=``, ``refresh_token=`` or ``sign=``."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record that cannot format is not ours to judge
+            return True
+        cleaned = _SECRET_QUERY.sub(r"\1[redacted]", text)
+        if cleaned != text:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+def protect_logs(names: Sequence[str] = _PROTECTED_LOGGERS) -> None:
+    """Install :class:`RedactSecrets` on the loggers that print request URLs (idempotent).
+
+    A logger's filters see the records created on that logger, before any handler, so
+    this holds whatever handlers or levels the application configures.
+    """
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+
+
+@dataclass(frozen=True)
+class OrderListPage:
+    """One page of ``get_order_list``: order numbers, and the cursor of the next page."""
+
+    order_sns: list[str]
+    more: bool
+    next_cursor: str
+
+
+@dataclass(frozen=True)
+class PackageDetail:
+    """A package of an order as ``get_order_detail`` shows it."""
+
+    package_number: str
+    logistics_status: str
+    shipping_carrier: str | None
+
+
+@dataclass(frozen=True)
+class OrderDetail:
+    """An order as ``get_order_detail`` shows it; ``raw`` is Shopee's object as received."""
+
+    order_sn: str
+    order_status: str
+    update_time: int
+    create_time: int
+    ship_by_date: int | None
+    packages: tuple[PackageDetail, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class ShopRelation:
+    """Instant Mart: a Mart shop lists its outlet shops; an outlet names its Mart shop."""
+
+    shop_id: str
+    is_mart_shop: bool
+    is_outlet_shop: bool
+    mart_shop_id: str | None
+    outlet_shop_ids: tuple[str, ...]
+
+    @property
+    def main_shop_id(self) -> str | None:
+        """The main shop in orderwatch's words: the Mart shop this outlet belongs to."""
+        return self.mart_shop_id
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """A new access token and the refresh token to use next time (the old one is spent)."""
+
+    access_token: str = field(repr=False)
+    refresh_token: str = field(repr=False)
+    expire_in: int
+
+
+class ShopeeClient:
+    """Calls the Shopee Open API v2 for one partner (app)."""
+
+    def __init__(
+        self,
+        base_url: str,
+        partner_id: int,
+        partner_key: str,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        timeout: float = 10.0,
+        attempts: int = 4,
+        backoff: float = 0.5,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError("attempts must be at least 1")
+        reveal = getattr(partner_key, "reveal", None)  # a settings Secret hides its str()
+        self._key: str = reveal() if callable(reveal) else str(partner_key)
+        self._partner_id = int(partner_id)
+        self._timeout = timeout
+        self._attempts = attempts
+        self._backoff = backoff
+        self._clock = clock
+        self._rng = random.Random()
+        protect_logs()
+        self._http = httpx.AsyncClient(base_url=base_url, transport=transport, timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"ShopeeClient(base_url={str(self._http.base_url)!r}, partner_id={self._partner_id})"
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> ShopeeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def get_order_list(
+        self,
+        shop_id: str,
+        access_token: str,
+        *,
+        time_from: int,
+        time_to: int,
+        cursor: str = "",
+        page_size: int = 100,
+        time_range_field: str = "update_time",
+    ) -> OrderListPage:
+        """One page of the shop's orders created or updated in ``[time_from, time_to]``."""
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+        if time_range_field not in TIME_RANGE_FIELDS:
+            raise ValueError(f"time_range_field must be one of {', '.join(TIME_RANGE_FIELDS)}")
+        if time_to <= time_from:
+            raise ValueError("time_from must be earlier than time_to")
+        if time_to - time_from > MAX_WINDOW:
+            raise ValueError("Shopee answers at most 15 days per get_order_list call")
+        params: dict[str, str | int] = dict(time_range_field=time_range_field, page_size=page_size)
+        params.update(time_from=time_from, time_to=time_to)
+        if cursor:
+            params["cursor"] = cursor
+        doc = await self._call("GET", ORDER_LIST_PATH, params=params, shop=(shop_id, access_token))
+        response = _member(doc, "response", dict, "get_order_list")
+        orders = _member(response, "order_list", list, "get_order_list")
+        order_sns = [_text(entry, "order_sn", "get_order_list") for entry in orders]
+        more = bool(response.get("more"))
+        return OrderListPage(order_sns, more, str(response.get("next_cursor") or "") if more else "")
+
+    async def get_order_detail(
+        self, shop_id: str, access_token: str, order_sns: Sequence[str]
+    ) -> list[OrderDetail]:
+        """The orders' details, asked for in chunks of at most 50 order numbers."""
+        unique = list(dict.fromkeys(order_sns))
+        for order_sn in unique:
+            if not order_sn or "," in order_sn:
+                raise ValueError(f"not an order number: {order_sn!r}")
+        details: list[OrderDetail] = []
+        for start in range(0, len(unique), DETAIL_CHUNK):
+            params = {
+                "order_sn_list": ",".join(unique[start : start + DETAIL_CHUNK]),
+                "response_optional_fields": DETAIL_FIELDS,
+            }
+            doc = await self._call("GET", ORDER_DETAIL_PATH, params=params, shop=(shop_id, access_token))
+            response = _member(doc, "response", dict, "get_order_detail")
+            orders = _member(response, "order_list", list, "get_order_detail")
+            details.extend(_order_detail(raw) for raw in orders)
+        return details
+
+    async def get_shop_relation(self, shop_id: str, access_token: str) -> ShopRelation:
+        """Instant Mart relation from ``v2.shop.get_shop_info`` (its fields are top-level)."""
+        doc = await self._call("GET", SHOP_INFO_PATH, shop=(shop_id, access_token))
+        outlets = doc.get("outlet_shop_info_list") or []
+        if not isinstance(outlets, list):
+            raise _unexpected("get_shop_info", "outlet_shop_info_list is not a list")
+        return ShopRelation(
+            shop_id=str(shop_id),
+            is_mart_shop=bool(doc.get("is_mart_shop")),
+            is_outlet_shop=bool(doc.get("is_outlet_shop")),
+            mart_shop_id=_shop_id_or_none(doc.get("mart_shop_id")),
+            outlet_shop_ids=tuple(
+                str(entry["outlet_shop_id"])
+                for entry in outlets
+                if isinstance(entry, dict) and _shop_id_or_none(entry.get("outlet_shop_id"))
+            ),
+        )
+
+    async def refresh_access_token(self, shop_id: str, refresh_token: str) -> TokenPair:
+        """Spend ``refresh_token`` for a new pair (a public call: no token in the signature)."""
+        if not str(shop_id).isdigit():
+            raise ValueError("shop_id must be a number")
+        body = {"refresh_token": refresh_token, "partner_id": self._partner_id, "shop_id": int(shop_id)}
+        doc = await self._call("POST", REFRESH_TOKEN_PATH, body=body, hidden=(refresh_token,))
+        access = _text(doc, "access_token", "refresh_access_token")
+        refresh = _text(doc, "refresh_token", "refresh_access_token")
+        expire_in = doc.get("expire_in")
+        if not isinstance(expire_in, int) or isinstance(expire_in, bool):
+            raise _unexpected("refresh_access_token", "expire_in is not an integer")
+        return TokenPair(access, refresh, expire_in)
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+        shop: tuple[str, str] | None = None,
+        hidden: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """The answer's JSON object; retried while the failure is worth retrying."""
+        secrets = (self._key, *(shop[1:] if shop else ()), *hidden)
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return await self._send(method, path, params or {}, body, shop, secrets)
+            except MarketplaceError as exc:
+                if attempt == self._attempts or not _retryable(exc):
+                    raise
+                delay = self._rng.uniform(0, min(MAX_BACKOFF, self._backoff * 2 ** (attempt - 1)))
+                n = self._attempts
+                log.warning("%s: %s; attempt %d of %d, again in %.2fs", path, exc, attempt, n, delay)
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int],
+        body: Mapping[str, Any] | None,
+        shop: tuple[str, str] | None,
+        secrets: Sequence[str],
+    ) -> dict[str, Any]:
+        timestamp = int(self._clock())
+        query: dict[str, str | int] = {"partner_id": self._partner_id, "timestamp": timestamp}
+        if shop is None:
+            query["sign"] = api_signature(self._key, self._partner_id, path, timestamp)
+        else:
+            shop_id, token = shop
+            query.update(access_token=token, shop_id=shop_id)
+            query["sign"] = api_signature(self._key, self._partner_id, path, timestamp, token, shop_id)
+        query.update(params)
+        name = path.rsplit("/", 1)[-1]
+        content = orjson.dumps(body) if body is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else None
+        try:
+            answer = await self._http.request(method, path, params=query, content=content, headers=headers)
+        except httpx.TimeoutException as exc:
+            raise MarketplaceUnavailable(PLATFORM, f"{name}: no answer within {self._timeout:g}s") from exc
+        except httpx.HTTPError as exc:
+            raise MarketplaceUnavailable(PLATFORM, f"{name}: {type(exc).__name__}") from exc
+        return _envelope(name, answer, (*secrets, str(query["sign"])))
+
+
+def _envelope(name: str, answer: httpx.Response, secrets: Sequence[str]) -> dict[str, Any]:
+    status = answer.status_code
+    try:
+        loaded = orjson.loads(answer.content)
+    except orjson.JSONDecodeError:
+        loaded = None
+    doc: dict[str, Any] | None = loaded if isinstance(loaded, dict) else None
+    code = str((doc or {}).get("error") or "")
+    said = str((doc or {}).get("message") or (doc or {}).get("msg") or "")
+    request_id = str((doc or {}).get("request_id") or "") or None
+    base = code.rsplit(".", 1)[-1]
+    text = _scrub(f"{name}: {said or code or f'HTTP {status}'}", secrets)
+    details: dict[str, Any] = {"code": code or None, "request_id": request_id, "status": status}
+    if status == 429 or base in RATE_LIMIT_ERRORS:
+        raise RateLimited(PLATFORM, text, **details)
+    if base in AUTH_ERRORS:
+        raise AuthenticationFailed(PLATFORM, text, **details)
+    if base in UNAVAILABLE_ERRORS or status >= 500:
+        raise MarketplaceUnavailable(PLATFORM, text, **details)
+    if code:
+        raise RequestRejected(PLATFORM, text, **details)
+    if status in (401, 403):
+        raise AuthenticationFailed(PLATFORM, text, **details)
+    if status >= 400:
+        raise RequestRejected(PLATFORM, text, **details)
+    if doc is None:
+        raise MarketplaceUnavailable(PLATFORM, f"{name}: the answer is not a JSON object", status=status)
+    return doc
+
+
+def _retryable(exc: MarketplaceError) -> bool:
+    if isinstance(exc, MarketplaceUnavailable):
+        return True
+    if isinstance(exc, RateLimited):
+        return exc.status == 429 or (exc.code or "").rsplit(".", 1)[-1] in RETRIED_RATE_LIMIT
+    return False
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+
+
+def _unexpected(name: str, what: str) -> MarketplaceError:
+    return MarketplaceError(PLATFORM, f"{name}: unexpected answer: {what}")
+
+
+def _member(holder: Mapping[str, Any], key: str, kind: type, name: str) -> Any:
+    value = holder.get(key)
+    if value is None and kind is list:
+        return []
+    if not isinstance(value, kind):
+        raise _unexpected(name, f"{key} is not a {kind.__name__}")
+    return value
+
+
+def _text(holder: object, key: str, name: str) -> str:
+    value = holder.get(key) if isinstance(holder, Mapping) else None
+    if not isinstance(value, str) or not value:
+        raise _unexpected(name, f"{key} is missing or not a string")
+    return value
+
+
+def _time(holder: Mapping[str, Any], key: str) -> int:
+    value = holder.get(key)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _unexpected("get_order_detail", f"{key} is not an integer")
+    return value
+
+
+def _shop_id_or_none(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        return None
+    return str(value) if int(value) > 0 else None
+
+
+def _order_detail(raw: object) -> OrderDetail:
+    if not isinstance(raw, dict):
+        raise _unexpected("get_order_detail", "an order is not an object")
+    ship_by = raw.get("ship_by_date")
+    if not isinstance(ship_by, int) or isinstance(ship_by, bool) or ship_by <= 0:
+        ship_by = None  # 0 (or nothing) until the order is paid and has a deadline
+    packages = []
+    for package in _member(raw, "package_list", list, "get_order_detail"):
+        carrier = package.get("shipping_carrier") if isinstance(package, dict) else None
+        packages.append(
+            PackageDetail(
+                package_number=_text(package, "package_number", "get_order_detail"),
+                logistics_status=_text(package, "logistics_status", "get_order_detail"),
+                shipping_carrier=carrier if isinstance(carrier, str) and carrier else None,
+            )
+        )
+    return OrderDetail(
+        order_sn=_text(raw, "order_sn", "get_order_detail"),
+        order_status=_text(raw, "order_status", "get_order_detail"),
+        update_time=_time(raw, "update_time"),
+        create_time=_time(raw, "create_time"),
+        ship_by_date=ship_by,
+        packages=tuple(packages),
+        raw=raw,
+    )
