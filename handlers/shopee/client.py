@@ -293,7 +293,7 @@ class ShopeeClient:
                     raise
                 delay = self._rng.uniform(0, min(MAX_BACKOFF, self._backoff * 2 ** (attempt - 1)))
                 n = self._attempts
-                log.warning("%s: %s; attempt %d of %d, again in %.2fs", path, exc, attempt, n, delay)
+                log.warning("%s; attempt %d of %d, again in %.2fs", exc, attempt, n, delay)
                 await anyio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 

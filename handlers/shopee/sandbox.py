@@ -1,0 +1,77 @@
+"""A pretend Shopee over real HTTP, for tests and ``orderwatch demo``.
+
+``create_sandbox`` answers a Starlette app that serves the Open API v2 calls orderwatch
+makes (``get_order_list``, ``get_order_detail``, ``get_shop_info`` for the Instant Mart
+relation, and the access-token refresh) in Shopee's shapes and with Shopee's checks, and
+sends signed pushes (codes 3 and 4) to a push URL as orders change, with configurable
+faults. Its state, :class:`ShopeeSandbox`, is ``app.state.sandbox``: tests drive it
+in-process, or over HTTP through the ``/sandbox`` control endpoints
+(:mod:`handlers.shopee.sandbox_control`). The modules:
+
+- :mod:`handlers.shopee.sandbox_state`: clock, shops and tokens, orders, what a change pushes;
+- :mod:`handlers.shopee.sandbox_push`: delivery, faults, retries, counts;
+- :mod:`handlers.shopee.sandbox_api`: the Shopee endpoints and their checks;
+- :mod:`handlers.shopee.sandbox_control`: the control endpoints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from starlette.applications import Starlette
+
+from handlers.shopee.client import protect_logs
+from handlers.shopee.sandbox_api import api_routes
+from handlers.shopee.sandbox_control import control_routes
+from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
+from handlers.shopee.sandbox_state import (
+    ApiFaults,
+    Order,
+    Package,
+    SandboxClock,
+    SandboxError,
+    Shop,
+    ShopeeSandbox,
+)
+
+__all__ = [
+    "ApiFaults",
+    "Order",
+    "Package",
+    "PushEngine",
+    "PushFaults",
+    "PushStats",
+    "SandboxClock",
+    "SandboxError",
+    "Shop",
+    "ShopeeSandbox",
+    "create_sandbox",
+]
+
+
+def create_sandbox(
+    partner_id: int,
+    partner_key: str,
+    *,
+    push_url: str | None = None,
+    seed: int = 0,
+    clock: SandboxClock | None = None,
+    faults: PushFaults | None = None,
+) -> Starlette:
+    """The sandbox app; its state is ``app.state.sandbox`` (a :class:`ShopeeSandbox`)."""
+    sandbox = ShopeeSandbox(partner_id, partner_key, push_url=push_url, seed=seed, clock=clock, faults=faults)
+    # Requests carry access_token and sign in their query: keep them out of access logs.
+    protect_logs(("uvicorn.access",))
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(sandbox.pushes.close)
+
+    app = Starlette(routes=[*api_routes(), *control_routes()], lifespan=lifespan)
+    app.state.sandbox = sandbox
+    return app

@@ -1,0 +1,213 @@
+"""The sandbox's control endpoints (JSON under ``/sandbox``): set up shops and orders, move
+orders along, steer pushes and API faults, read the clock and the push counts.
+
+    POST /sandbox/shops                   {"shop_id", "access_token"?, "refresh_token"?,
+                                           "mart_shop_id"?, "shop_name"?} -> the shop, tokens
+    GET  /sandbox/shops                   {"shops": [...]}
+    POST /sandbox/orders                  {"shop_id", "order_sn"?, "status"?, "packages"?,
+                                           "days_to_ship"?, "shipping_carrier"?} -> the order
+    GET  /sandbox/orders[?shop_id=]       {"orders": [...]}, statuses and packages
+    GET  /sandbox/orders/{order_sn}       the order
+    POST /sandbox/orders/{order_sn}/move  {"status"?, "packages"?: [{"package_number"? |
+                                           "index"? | "new"?, "logistics_status"?,
+                                           "shipping_carrier"?, "tracking_no"?: str|true}],
+                                           "advance"?: seconds} -> the order
+    GET  /sandbox/clock                   {"now"};  POST {"advance": seconds}
+    POST /sandbox/pushes/faults           {"duplicate"?, "reorder"?, "delay"?, "drop"?,
+                                           "delay_seconds"?, "attempts"?, "backoff"?}
+    POST /sandbox/pushes/target           {"url": str | null}
+    POST /sandbox/pushes/flush            {"released": n}: held pushes sent now
+    POST /sandbox/pushes/drain            {"timeout"?} -> the counts, once nothing is pending
+    GET  /sandbox/pushes/stats            the counts
+    POST /sandbox/api/faults              {"rate"?, "kinds"?: ["500"|"429"|"hang"],
+                                           "hang_seconds"?, "fail_next"?: [kind, ...]}
+
+Errors answer ``{"error": "<message>"}`` with 400, 404 or 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, replace
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from handlers.shopee.sandbox_state import ApiFaults, SandboxError, ShopeeSandbox
+
+Control = Callable[[Request, ShopeeSandbox], Awaitable[Any]]
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def control(handler: Control, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    """Run ``handler``; its result as JSON, a :class:`SandboxError` as ``{"error"}``."""
+
+    async def serve(request: Request) -> Response:
+        try:
+            return _json(await handler(request, request.app.state.sandbox), status)
+        except SandboxError as exc:
+            return _json({"error": str(exc)}, exc.status)
+        except ValueError as exc:  # the dataclasses' own checks
+            return _json({"error": str(exc)}, 400)
+
+    return serve
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise SandboxError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise SandboxError("the body must be a JSON object")
+    return body
+
+
+def _get(body: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    value = body.get(key, default)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
+        raise SandboxError(f"{key} has the wrong type")
+    return value
+
+
+async def _add_shop(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    shop_id = _get(body, "shop_id", int)
+    if shop_id is None:
+        raise SandboxError("shop_id is required")
+    shop = sandbox.add_shop(
+        shop_id,
+        access_token=_get(body, "access_token", str),
+        refresh_token=_get(body, "refresh_token", str),
+        mart_shop_id=_get(body, "mart_shop_id", int),
+        shop_name=_get(body, "shop_name", str, ""),
+    )
+    return shop.to_json()
+
+
+async def _list_shops(request: Request, sandbox: ShopeeSandbox) -> Any:
+    return {"shops": [shop.to_json() for shop in list(sandbox.shops.values())]}
+
+
+async def _create_order(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    shop_id = _get(body, "shop_id", int)
+    if shop_id is None:
+        raise SandboxError("shop_id is required")
+    order = sandbox.create_order(
+        shop_id,
+        order_sn=_get(body, "order_sn", str),
+        status=_get(body, "status", str, "UNPAID"),
+        packages=_get(body, "packages", int, 1),
+        days_to_ship=_get(body, "days_to_ship", int, 2),
+        shipping_carrier=_get(body, "shipping_carrier", str, "Standard Delivery"),
+    )
+    return order.to_json()
+
+
+async def _list_orders(request: Request, sandbox: ShopeeSandbox) -> Any:
+    shop_id = request.query_params.get("shop_id")
+    if shop_id is not None and not shop_id.isdigit():
+        raise SandboxError("shop_id must be a number")
+    orders = sandbox.list_orders(int(shop_id) if shop_id else None)
+    return {"orders": [order.to_json() for order in orders]}
+
+
+async def _get_order(request: Request, sandbox: ShopeeSandbox) -> Any:
+    return sandbox.order(request.path_params["order_sn"]).to_json()
+
+
+async def _move_order(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    packages = _get(body, "packages", list, [])
+    if not all(isinstance(change, dict) for change in packages):
+        raise SandboxError("packages must be a list of objects")
+    order = sandbox.move(
+        request.path_params["order_sn"],
+        status=_get(body, "status", str),
+        packages=packages,
+        advance=_get(body, "advance", int, 0),
+    )
+    return order.to_json()
+
+
+async def _clock(request: Request, sandbox: ShopeeSandbox) -> Any:
+    if request.method == "POST":
+        sandbox.clock.advance(_get(await _body(request), "advance", int, 0))
+    return {"now": sandbox.clock.now()}
+
+
+async def _push_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    engine = sandbox.pushes
+    rates = {k: float(_get(body, k, (int, float))) for k in asdict(engine.faults) if k in body}
+    engine.configure(
+        faults=replace(engine.faults, **rates),
+        attempts=_get(body, "attempts", int),
+        backoff=_get(body, "backoff", (int, float)),
+    )
+    return {**asdict(engine.faults), "attempts": engine.attempts, "backoff": engine.backoff}
+
+
+async def _push_target(request: Request, sandbox: ShopeeSandbox) -> Any:
+    url = _get(await _body(request), "url", str)
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise SandboxError("url must be an absolute http(s) URL")
+    sandbox.pushes.url = url
+    return {"url": url}
+
+
+async def _push_flush(request: Request, sandbox: ShopeeSandbox) -> Any:
+    return {"released": sandbox.pushes.flush()}
+
+
+async def _push_drain(request: Request, sandbox: ShopeeSandbox) -> Any:
+    timeout = float(_get(await _body(request), "timeout", (int, float), 10.0))
+    try:
+        stats = await sandbox.pushes.drain(timeout)
+    except TimeoutError as exc:
+        raise SandboxError(str(exc), 409) from None
+    return stats.to_json()
+
+
+async def _push_stats(request: Request, sandbox: ShopeeSandbox) -> Any:
+    return sandbox.pushes.stats().to_json()
+
+
+async def _api_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    current = sandbox.api_faults
+    kinds = _get(body, "kinds", list)
+    sandbox.api_faults = ApiFaults(
+        rate=float(_get(body, "rate", (int, float), current.rate)),
+        kinds=tuple(kinds) if kinds is not None else current.kinds,
+        hang_seconds=float(_get(body, "hang_seconds", (int, float), current.hang_seconds)),
+    )
+    sandbox.fail_next(_get(body, "fail_next", list, []))
+    return {**asdict(sandbox.api_faults), "kinds": list(sandbox.api_faults.kinds)}
+
+
+def control_routes() -> list[Route]:
+    """The ``/sandbox`` routes."""
+    return [
+        Route("/sandbox/shops", control(_add_shop, 201), methods=["POST"]),
+        Route("/sandbox/shops", control(_list_shops), methods=["GET"]),
+        Route("/sandbox/orders", control(_create_order, 201), methods=["POST"]),
+        Route("/sandbox/orders", control(_list_orders), methods=["GET"]),
+        Route("/sandbox/orders/{order_sn}", control(_get_order), methods=["GET"]),
+        Route("/sandbox/orders/{order_sn}/move", control(_move_order), methods=["POST"]),
+        Route("/sandbox/clock", control(_clock), methods=["GET", "POST"]),
+        Route("/sandbox/pushes/faults", control(_push_faults), methods=["POST"]),
+        Route("/sandbox/pushes/target", control(_push_target), methods=["POST"]),
+        Route("/sandbox/pushes/flush", control(_push_flush), methods=["POST"]),
+        Route("/sandbox/pushes/drain", control(_push_drain), methods=["POST"]),
+        Route("/sandbox/pushes/stats", control(_push_stats), methods=["GET"]),
+        Route("/sandbox/api/faults", control(_api_faults), methods=["POST"]),
+    ]
