@@ -1,0 +1,751 @@
+"""Receiving Shopee pushes: ``POST /webhooks/shopee`` over loopback HTTP, against a bare echo.
+
+    .venv/bin/python bench/ingest.py [--quick] [--backend sqlite|postgres|all] [--pg-url URL]
+                                     [--duration S] [--concurrency C] [--profile TARGET]
+
+Measures, in one run on one machine, with every server and load generator in its own
+process (bench/pushload.py):
+
+1. **the service**: ``orderwatch serve --no-migrate --no-worker --no-poll`` (uvicorn, one
+   worker) on a fresh, migrated SQLite file and on a fresh PostgreSQL database
+   (``ow_bench_<pid>_<hex>``, dropped afterwards), sent correctly signed pushes: code 3
+   order statuses along whole order lives (UNPAID → READY_TO_SHIP → PROCESSED → SHIPPED →
+   COMPLETED, a few cancelled), code 4 tracking numbers, and ~2% byte-identical re-sends.
+2. **the baseline**: a bare Starlette app on the same path that reads the body and answers
+   200, served by the same ``uvicorn.run`` call, sent the same pushes.
+3. For each: **phase A**, a closed loop of C keep-alive connections (default 64) for N s
+   after a short warm-up: acknowledged (200) pushes/s, p50 and p99 latency; then **phase
+   B**, an open loop at half the rate phase A measured, on a fixed schedule, latency
+   counted from each push's scheduled send time (so queueing is not hidden by the client
+   waiting: no coordinated omission): p50 and p99.
+4. **the client's ceiling**: the same load generator against a raw asyncio server that
+   answers a canned 200 (no framework), and the client's CPU use in every phase, to show
+   that the client is not what limits the figures.
+
+Targets: acknowledged pushes/s ≥ 60% of the echo rate; p99 ≤ 30 ms at half the max rate.
+After each service run the rows of ``pushes`` are counted: every acknowledged body must
+be stored, once. Results go to stdout as a table; progress goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import importlib.metadata
+import importlib.util
+import itertools
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import sqlalchemy as sa  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    DEFAULT_PG_URL,
+    fmt_rate,
+    machine_info,
+    postgres_version,
+    say,
+    table,
+    temp_postgres,
+    temp_sqlite,
+)
+from bench.pushload import (  # noqa: E402
+    COMMITS_ENV,
+    KEY_ENV,
+    PROFILE_ENV,
+    PROFILE_MODE_ENV,
+    PUSH_PATH,
+    read_commits,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: The callback URL the pushes are signed for, as registered with Shopee (the service is
+#: told it through ORDERWATCH_SHOPEE_PUSH_URL, as behind a proxy in production).
+PUSH_URL = "https://orderwatch.example.com" + PUSH_PATH
+HOST = "127.0.0.1"
+RATE_TARGET = 0.60  # acknowledged pushes/s ÷ echo requests/s
+P99_TARGET_MS = 30.0  # at half the closed-loop rate
+
+
+# -- processes ---------------------------------------------------------------------------
+
+
+def _child_env(extra: dict[str, str]) -> dict[str, str]:
+    """The environment without any ORDERWATCH_ setting of the caller's, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERWATCH_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.update(extra)
+    return env
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _cpu_seconds(stat_path: str) -> float:
+    """User + system CPU seconds from a /proc .../stat file (0 when it is gone)."""
+    try:
+        with open(stat_path, encoding="ascii") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds so far of each thread of process ``pid``, by thread id."""
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return {}
+    return {tid: _cpu_seconds(f"/proc/{pid}/task/{tid}/stat") for tid in tids}
+
+
+def _machine_ticks() -> tuple[int, int, int]:
+    """(total, busy, iowait) jiffies of all CPUs so far, from /proc/stat."""
+    try:
+        with open("/proc/stat", encoding="ascii") as handle:
+            values = [int(v) for v in handle.readline().split()[1:]]
+    except (OSError, ValueError):
+        return (0, 0, 0)
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
+    idle, iowait = values[3], values[4]
+    return total, total - idle - iowait, iowait
+
+
+class Server(AbstractContextManager["Server"]):
+    """A server in its own process on a free loopback port, stopped with SIGINT."""
+
+    def __init__(self, name: str, command: Sequence[str], env: dict[str, str] | None = None) -> None:
+        self.name = name
+        self.port = _free_port()
+        self.command = [
+            sys.executable,
+            "-m",
+            "bench.pushload",
+            *command,
+            "--host",
+            HOST,
+            "--port",
+            str(self.port),
+        ]
+        self.env = _child_env(env or {})
+        self.commit_file = self.env.get(COMMITS_ENV)
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - read by tail() after stop
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} server exited with {self.process.returncode}:\n{self.tail()}"
+                )
+            try:
+                connection = http.client.HTTPConnection(HOST, self.port, timeout=2)
+                connection.request("GET", "/healthz")
+                if connection.getresponse().status == 200:
+                    connection.close()
+                    return self
+                connection.close()
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} server did not answer /healthz in 30 s:\n{self.tail()}")
+            time.sleep(0.05)
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully (lifespan too)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            say(f"[{self.name}] did not stop on SIGINT in 30 s; killing it")
+            process.kill()
+            process.wait()
+
+    def commits(self) -> int:
+        """Database commits the server has made so far (-1 when it does not count them)."""
+        return read_commits(self.commit_file) if self.commit_file else -1
+
+    def tail(self, lines: int = 30) -> str:
+        self.log.seek(0)
+        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
+
+
+# -- phases ------------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+
+@dataclass
+class Phase:
+    """One measured phase against one server (all load generator processes together)."""
+
+    mode: str
+    concurrency: int
+    rate_target: float = 0.0
+    sent: int = 0
+    acked: int = 0
+    seconds: float = 0.0
+    statuses: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    latencies: list[float] = field(default_factory=list)  # ms, acknowledged pushes only
+    lags: list[float] = field(default_factory=list)  # ms, open loop: send time - scheduled time
+    codes: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    distinct_acked: int = 0  # distinct bodies acknowledged, warm-up included
+    client_cpu: float = 0.0  # seconds
+    server_cpu: float = 0.0  # seconds, all threads
+    loop_cpu: float = 0.0  # seconds, the main thread: the event loop (HTTP, routing, the handler)
+    commits: int = 0  # database transactions the server committed during the phase (-1: unknown)
+    wall: float = 0.0  # seconds the CPU figures were taken over
+    machine_busy: float = 0.0  # fraction of all CPUs
+    machine_iowait: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.acked / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def p50(self) -> float:
+        return percentile(self.latencies, 0.50)
+
+    @property
+    def p99(self) -> float:
+        return percentile(self.latencies, 0.99)
+
+
+@dataclass
+class Settings:
+    duration: float
+    warmup: float
+    concurrency: int
+    clients: int
+    max_connections: int
+    seed: int
+    duplicates: float
+    key: str
+    namespaces: Iterator[int]
+
+
+def run_phase(
+    server: Server, mode: str, s: Settings, rate: float = 0.0, duration: float | None = None
+) -> Phase:
+    """Drive ``server`` with ``s.clients`` load generator processes; their figures, merged."""
+    duration = s.duration if duration is None else duration
+    warmup = s.warmup if mode == "closed" else 0.0
+    phase = Phase(mode, s.concurrency, rate)
+    start_at = time.time() + 0.5  # every generator imported and connected by then
+    processes = []
+    for index in range(s.clients):
+        share = s.concurrency // s.clients + (1 if index < s.concurrency % s.clients else 0)
+        command = [
+            sys.executable, "-m", "bench.pushload", "load",
+            "--host", HOST, "--port", str(server.port), "--push-url", PUSH_URL,
+            "--mode", mode, "--concurrency", str(max(1, share)), "--rate", repr(rate / s.clients),
+            "--max-connections", str(max(1, s.max_connections // s.clients)),
+            "--duration", repr(duration), "--warmup", repr(warmup),
+            "--namespace", str(next(s.namespaces)), "--seed", str(s.seed),
+            "--duplicates", repr(s.duplicates), "--start-at", repr(start_at),
+        ]  # fmt: skip
+        processes.append(
+            subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=_child_env({KEY_ENV: s.key}),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
+    time.sleep(max(0.0, start_at + warmup - time.time()))
+    commits = server.commits()
+    cpu, machine, began = _thread_cpu(server.pid), _machine_ticks(), time.perf_counter()
+    outputs = [p.communicate(timeout=warmup + duration + 120) for p in processes]
+    phase.wall = time.perf_counter() - began
+    # Threads that ended during the phase are missed; the service's worker threads live long.
+    cpu_after = _thread_cpu(server.pid)
+    phase.server_cpu = sum(v - cpu.get(tid, 0.0) for tid, v in cpu_after.items())
+    phase.loop_cpu = cpu_after.get(server.pid, 0.0) - cpu.get(server.pid, 0.0)
+    phase.commits = server.commits() - commits if commits >= 0 else -1
+    after = _machine_ticks()
+    total = max(1, after[0] - machine[0])
+    phase.machine_busy = (after[1] - machine[1]) / total
+    phase.machine_iowait = (after[2] - machine[2]) / total
+    for process, (out, err) in zip(processes, outputs, strict=True):
+        if process.returncode != 0:
+            raise RuntimeError(
+                f"load generator failed ({process.returncode}): {err.decode(errors='replace')}"
+            )
+        result: dict[str, Any] = json.loads(out)
+        phase.sent += result["sent"]
+        phase.acked += result["acked"]
+        phase.seconds = max(phase.seconds, result["seconds"])
+        phase.statuses.update(result["statuses"])
+        phase.errors.update(result["errors"])
+        phase.latencies.extend(result["latencies_ms"])
+        phase.lags.extend(result["lags_ms"])
+        phase.codes.update(result["codes"])
+        phase.duplicates += result["duplicates_sent"]
+        phase.distinct_acked += result["distinct_acked"]
+        phase.client_cpu += result["cpu_seconds"]
+        if result["warmup"]:
+            phase.statuses.update({f"{k} (warm-up)": v for k, v in result["warmup"]["statuses"].items()})
+            phase.errors.update({f"{k} (warm-up)": v for k, v in result["warmup"]["errors"].items()})
+    return phase
+
+
+@dataclass
+class Target:
+    """One server's phases, and what it stored."""
+
+    name: str
+    label: str
+    closed: Phase | None = None
+    open: Phase | None = None
+    stored: dict[str, int] = field(default_factory=dict)
+    server: str = ""
+
+    @property
+    def phases(self) -> list[Phase]:
+        return [p for p in (self.closed, self.open) if p is not None]
+
+    @property
+    def distinct_acked(self) -> int:
+        return sum(p.distinct_acked for p in self.phases)
+
+
+def measure(target: Target, server: Server, s: Settings) -> None:
+    """Phase A (closed loop), then phase B (open loop at half the rate A measured)."""
+    say(f"[{target.name}] phase A: closed loop, {s.concurrency} connections, {s.duration:g} s …")
+    target.closed = run_phase(server, "closed", s)
+    say(f"[{target.name}]   {fmt_rate(target.closed.rate)} acknowledged/s, p99 {target.closed.p99:.1f} ms")
+    half = target.closed.rate / 2
+    if half < 1:
+        say(f"[{target.name}] phase B skipped: phase A acknowledged almost nothing")
+        return
+    say(f"[{target.name}] phase B: open loop at {fmt_rate(half)}/s, {s.duration:g} s …")
+    target.open = run_phase(server, "open", s, rate=half)
+    say(f"[{target.name}]   p50 {target.open.p50:.1f} ms, p99 {target.open.p99:.1f} ms")
+
+
+def count_rows(url: str) -> dict[str, int]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: int(conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar() or 0)
+                for name in ("pushes", "events", "orders")
+            }
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def service(
+    backend: str, url: str, key: str, profile: str | None, profile_mode: str, profile_out: str | None
+) -> Iterator[Server]:
+    env = {
+        "ORDERWATCH_DATABASE_URL": url,
+        "ORDERWATCH_SHOPEE_PARTNER_KEY": key,
+        "ORDERWATCH_SHOPEE_PUSH_URL": PUSH_URL,
+        "ORDERWATCH_LOG_LEVEL": "WARNING",  # no access log line per request
+    }
+    folder = tempfile.mkdtemp(prefix="ow_bench_")
+    env[COMMITS_ENV] = os.path.join(folder, "commits")
+    report = None
+    if profile == backend:
+        report = profile_out or os.path.join(
+            tempfile.gettempdir(), f"ow_bench_profile_{os.getpid()}_{backend}"
+        )
+        env[PROFILE_ENV] = report
+        env[PROFILE_MODE_ENV] = profile_mode
+    server = Server(backend, ["serve", "--no-migrate", "--no-worker", "--no-poll"], env)
+    try:
+        with server:
+            yield server
+    finally:
+        problems = [line for line in server.tail(200).splitlines() if "Traceback" in line or "ERROR" in line]
+        if problems:
+            say(
+                f"[{backend}] the server logged {len(problems)} error lines; its last lines:\n{server.tail()}"
+            )
+        if report and os.path.exists(report + ".txt"):
+            with open(report + ".txt", encoding="utf-8") as handle:
+                say(f"\n=== profile of the {backend} service (figures inflated by profiling) ===")
+                say(handle.read())
+            if not profile_out:
+                for suffix in (".txt", ".prof"):
+                    if os.path.exists(report + suffix):
+                        os.remove(report + suffix)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- output ------------------------------------------------------------------------------
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def ms(value: float) -> str:
+    return f"{value:.1f} ms" if value == value else "—"
+
+
+def _code_version() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "service", "handlers", "statemachines", "migrations"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    changed = sorted(line[3:] for line in dirty if line.strip())
+    return f"commit {head}" + (f", with uncommitted changes to {', '.join(changed)}" if changed else "")
+
+
+def _server_stack() -> str:
+    def version(name: str) -> str:
+        try:
+            return importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            return "?"
+
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http_impl = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    uvicorn = f"uvicorn {version('uvicorn')} (1 worker, loop {loop}, http {http_impl})"
+    return f"{uvicorn}, Starlette {version('starlette')}"
+
+
+def _target_rate(phase: Phase | None) -> str:
+    return fmt_rate(phase.rate_target) if phase else "—"
+
+
+def _details(phase: Phase) -> str:
+    others = phase.server_cpu - phase.loop_cpu
+    refused = ", ".join(f"{k} ×{v:,}" for k, v in sorted(phase.statuses.items())) or "none"
+    errors = ", ".join(f"{k} ×{v:,}" for k, v in sorted(phase.errors.items())) or "none"
+    what = (
+        f"closed loop, {phase.concurrency} connections"
+        if phase.mode == "closed"
+        else f"open loop at {fmt_rate(phase.rate_target)}/s (achieved {fmt_rate(phase.rate)}/s, "
+        f"send lag behind schedule p99 {ms(percentile(phase.lags, 0.99))})"
+    )
+    grouping = (
+        f"; {phase.commits:,} commits, {phase.acked / phase.commits:.1f} pushes each"
+        if phase.commits > 0
+        else ""
+    )
+    return (
+        f"{what}: {phase.sent:,} sent, {phase.acked:,} acknowledged in {phase.seconds:.2f} s{grouping}; "
+        f"p50 {ms(phase.p50)}, p99 {ms(phase.p99)}, max {ms(max(phase.latencies, default=float('nan')))}; "
+        f"non-200: {refused}; errors: {errors}; CPU: client {phase.client_cpu / phase.wall:.0%}, "
+        f"server {phase.server_cpu / phase.wall:.0%} of a core (event loop thread "
+        f"{phase.loop_cpu / phase.wall:.0%}, others {others / phase.wall:.0%}), "
+        f"machine {phase.machine_busy:.0%} busy "
+        f"(iowait {phase.machine_iowait:.0%})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (~20 s)")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    parser.add_argument(
+        "--pg-url",
+        default=DEFAULT_PG_URL,
+        help="PostgreSQL server to create the throw-away database on (default %(default)s)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=None, help="seconds per measured phase (default 8, --quick 2)"
+    )
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=None,
+        help="closed-loop warm-up before phase A (default 1, --quick 0.5)",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=64, help="phase A connections (default %(default)s)"
+    )
+    parser.add_argument(
+        "--clients",
+        type=int,
+        default=1,
+        help="load generator processes sharing the load (default %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        type=int,
+        default=256,
+        help="phase B: most connections open at once; later pushes wait (default %(default)s)",
+    )
+    parser.add_argument(
+        "--duplicates",
+        type=float,
+        default=0.02,
+        help="share of byte-identical re-sends (default %(default)s)",
+    )
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--sqlite-dir", default=None, help="where the SQLite file goes (default: system temp)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("sqlite", "postgres"),
+        default=None,
+        help="profile this service process and print where the time went to stderr",
+    )
+    parser.add_argument(
+        "--profile-mode",
+        choices=("cprofile", "sample"),
+        default="cprofile",
+        help="cProfile in every thread, in thread CPU time; or wall-clock stack samples of every "
+        "thread, biased towards GIL releases (default %(default)s)",
+    )
+    parser.add_argument(
+        "--profile-out", default=None, help="keep the profile as <this>.txt (and <this>.prof for cprofile)"
+    )
+    args = parser.parse_args(argv)
+
+    duration = args.duration or (2.0 if args.quick else 8.0)
+    warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
+    if duration <= 0 or warmup < 0 or args.concurrency < 1 or args.clients < 1:
+        parser.error("--duration and --concurrency must be positive, --warmup not negative")
+    if not 0 <= args.duplicates < 1:
+        parser.error("--duplicates must be a fraction in [0, 1)")
+    backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
+    info = machine_info()
+    code = _code_version()
+    began = time.perf_counter()
+    s = Settings(
+        duration=duration,
+        warmup=warmup,
+        concurrency=args.concurrency,
+        clients=args.clients,
+        max_connections=args.max_connections,
+        seed=args.seed,
+        duplicates=args.duplicates,
+        key=secrets.token_hex(16),
+        namespaces=itertools.count(1),
+    )
+
+    targets: list[Target] = []
+    skipped: dict[str, str] = {}
+    with ExitStack() as stack:
+        say("[client] ceiling: closed loop against a raw asyncio server answering a canned 200 …")
+        with Server("canned", ["canned"]) as canned:
+            ceiling = run_phase(canned, "closed", s, duration=min(duration / 2, 2.0))
+        say(
+            f"[client]   {fmt_rate(ceiling.rate)} requests/s, "
+            f"client CPU {ceiling.client_cpu / ceiling.wall:.0%}"
+        )
+        echo = stack.enter_context(Server("echo", ["echo"]))
+        first = Target("echo", "echo (bare Starlette)")
+        measure(first, echo, s)
+        for backend in backends:
+            label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+            target = Target(backend, label)
+            if backend == "sqlite":
+                database = temp_sqlite(args.sqlite_dir)
+            else:
+                try:
+                    target.server = postgres_version(args.pg_url)
+                except sa.exc.OperationalError as exc:
+                    reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+                    if args.backend == "postgres":
+                        print(f"ingest.py: PostgreSQL at --pg-url does not answer: {reason}", file=sys.stderr)
+                        return 2
+                    say(f"[postgres] skipped: {reason}")
+                    skipped[label] = "no server at --pg-url"
+                    continue
+                database = temp_postgres(args.pg_url)
+            with database as url:
+                with service(
+                    backend, url, s.key, args.profile, args.profile_mode, args.profile_out
+                ) as server:
+                    measure(target, server, s)
+                target.stored = count_rows(url)  # the server has stopped: everything is committed
+            targets.append(target)
+        say("[echo] again at the end: closed loop …")
+        last = run_phase(echo, "closed", s)
+        say(f"[echo]   {fmt_rate(last.rate)} acknowledged/s")
+    total = time.perf_counter() - began
+
+    # -- report ------------------------------------------------------------------------
+    assert first.closed is not None
+    echo_rates = [first.closed.rate, last.rate]
+    echo_rate = statistics.mean(echo_rates)
+    echo_open = first.open
+    all_phases = [p for t in [first, *targets] for p in t.phases]
+    codes = sum((p.codes for p in all_phases), Counter())
+    pushes = sum(codes.values())
+    duplicates = sum(p.duplicates for p in all_phases)
+    print("# bench/ingest.py — receiving Shopee pushes over HTTP")
+    print()
+    print(
+        f"machine: nproc={info['nproc']}, {info['cpu']}, {info['python']}, {info['os']}, "
+        f"SQLite {info['sqlite']}, SQLAlchemy {info['sqlalchemy']}"
+        + "".join(f", PostgreSQL {t.server}" for t in targets if t.server)
+        + f"; {_server_stack()}"
+    )
+    print(f"code: {code}")
+    print(
+        f"workload: signed pushes over loopback HTTP/1.1 keep-alive; phase A closed loop, "
+        f"{s.concurrency} connections, {duration:g} s after {warmup:g} s warm-up; phase B open loop "
+        f"at half of A's rate for {duration:g} s, latency from the scheduled send time; "
+        f"{s.clients} load generator process(es); of {pushes:,} pushes made "
+        f"{int(codes['3']) / max(1, pushes):.0%} code 3, {int(codes['4']) / max(1, pushes):.0%} code 4, "
+        f"plus {duplicates:,} byte-identical re-sends ({duplicates / max(1, pushes + duplicates):.1%})"
+    )
+    print()
+    echo_cell = f"echo {fmt_rate(echo_rate)}/s"
+    rows: list[list[Any]] = [
+        [
+            "load generator ceiling (raw asyncio server, canned 200)",
+            f"{fmt_rate(ceiling.rate)} req/s",
+            "—",
+            "—",
+            "(info)",
+            "",
+        ],
+        [
+            f"echo, closed loop C={s.concurrency}: answered/s (start / end of run)",
+            f"{fmt_rate(first.closed.rate)} / {fmt_rate(last.rate)} req/s",
+            "—",
+            "—",
+            "(info)",
+            "",
+        ],
+        [
+            f"echo, p50 / p99 closed loop; open loop at {_target_rate(echo_open)}/s",
+            f"{ms(first.closed.p50)} / {ms(first.closed.p99)}; "
+            + (f"{ms(echo_open.p50)} / {ms(echo_open.p99)}" if echo_open else "—"),
+            "—",
+            "—",
+            "(info)",
+            "",
+        ],
+    ]
+    for target in targets:
+        closed, opened = target.closed, target.open
+        assert closed is not None
+        ratio = closed.rate / echo_rate if echo_rate else 0.0
+        rows.append(
+            [
+                f"{target.label}: acknowledged pushes/s, closed loop C={s.concurrency}",
+                f"{fmt_rate(closed.rate)} pushes/s",
+                echo_cell,
+                f"{ratio:.1%}",
+                f"≥ {RATE_TARGET:.0%} of echo",
+                verdict(ratio >= RATE_TARGET),
+            ]
+        )
+        rows.append(
+            [
+                f"{target.label}: p99, open loop at half max ({_target_rate(opened)}/s)",
+                ms(opened.p99) if opened else "—",
+                f"echo {ms(echo_open.p99)} at {fmt_rate(echo_open.rate_target)}/s" if echo_open else "—",
+                "—",
+                f"≤ {P99_TARGET_MS:.0f} ms",
+                verdict(opened is not None and opened.p99 <= P99_TARGET_MS),
+            ]
+        )
+        rows.append(
+            [
+                f"{target.label}: p50 closed loop / open loop; p99 closed loop",
+                f"{ms(closed.p50)} / {ms(opened.p50) if opened else '—'}; {ms(closed.p99)}",
+                f"echo {ms(first.closed.p50)} / {ms(echo_open.p50) if echo_open else '—'}; "
+                f"{ms(first.closed.p99)}",
+                "—",
+                "(info)",
+                "",
+            ]
+        )
+    for label, reason in skipped.items():
+        rows.append(
+            [f"{label}: acknowledged pushes/s", "skipped", reason, "—", f"≥ {RATE_TARGET:.0%} of echo", "—"]
+        )
+    print(table(["measure", "figure", "baseline (same run)", "ratio", "target", "result"], rows))
+    print()
+    print(f"client ceiling: {_details(ceiling)}")
+    print(f"echo A: {_details(first.closed)}")
+    if echo_open:
+        print(f"echo B: {_details(echo_open)}")
+    print(f"echo again: {_details(last)}")
+    client_busy = max(p.client_cpu / p.wall for p in [first.closed, last] if p.wall > 0) / s.clients
+    if client_busy > 0.85:
+        print(f"WARNING: the load generator used {client_busy:.0%} of its core against echo: try --clients 2")
+    ok = True
+    for target in targets:
+        print()
+        for name, phase in (("A", target.closed), ("B", target.open)):
+            if phase is not None:
+                print(f"{target.label} {name}: {_details(phase)}")
+        rows_stored = target.stored.get("pushes", 0)
+        agree = rows_stored == target.distinct_acked
+        ok = ok and agree
+        acknowledged = sum(p.acked for p in target.phases)
+        print(
+            f"  stored: {rows_stored:,} rows in pushes for {target.distinct_acked:,} distinct bodies "
+            f"acknowledged (warm-up included; phases A+B acknowledged {acknowledged:,} times, "
+            "re-sends included) — "
+            + ("OK, every acknowledged push is stored once" if agree else "MISMATCH")
+            + f"; journal {target.stored.get('events', 0):,} events, "
+            f"{target.stored.get('orders', 0):,} orders"
+        )
+    print()
+    if args.profile:
+        print(
+            f"note: the {args.profile} service ran under a profiler, "
+            "so its figures are lower than they should be"
+        )
+    print(f"total {total:.1f} s")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
