@@ -33,6 +33,7 @@ SHOPEE_ORDER: dict[str, Target] = {
 
 SHOPEE_PACKAGE: dict[str, Target] = {
     "LOGISTICS_NOT_STARTED": _t("created"),
+    "LOGISTICS_NOT_START": _t("created"),  # Shopee's data definition spells it so (docs/platforms.md)
     "LOGISTICS_PENDING_ARRANGE": _t("processing"),
     "LOGISTICS_READY": _t("processing"),
     "LOGISTICS_REQUEST_CREATED": _t("ready_for_pickup"),
@@ -85,3 +86,16 @@ def order_target(platform: str, status: str) -> Target | None:
 def package_target(platform: str, status: str) -> Target | None:
     """The package state a marketplace logistics status names; None when unknown."""
     return PACKAGE_MAPS.get(platform, {}).get(status)
+
+
+# A status's place in its table: the tables list each marketplace's statuses in flow
+# order, so two statuses naming one state (TO_CONFIRM_RECEIVE, then COMPLETED) reported in
+# the same second are applied in the order the marketplace moves through them.
+_ORDER_RANK = {p: {status: i for i, status in enumerate(table)} for p, table in ORDER_MAPS.items()}
+_PACKAGE_RANK = {p: {status: i for i, status in enumerate(table)} for p, table in PACKAGE_MAPS.items()}
+
+
+def status_rank(platform: str, status: str, order: bool = True) -> int:
+    """Where ``status`` lies in its marketplace table (99 when unknown)."""
+    ranks = (_ORDER_RANK if order else _PACKAGE_RANK).get(platform, {})
+    return ranks.get(status, 99)

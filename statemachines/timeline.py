@@ -2,7 +2,8 @@
 
 :func:`sort_key` orders an order's events by the marketplace's update time, then order
 events before package events before commands, then flow progress (side states last),
-then the dedupe key — so any arrival order of the same events folds the same way.
+then the status's place in the marketplace's table, then the dedupe key — so any arrival
+order of the same events folds the same way.
 """
 
 from __future__ import annotations
@@ -40,10 +41,11 @@ def sort_key(event: Event, target: maps.Target | None = None) -> str:
     """The position of an event in its order's timeline, as a comparable string."""
     if target is None:
         target = event_target(event)
-    machine = "order" if event.kind is EventKind.ORDER_STATUS else "package"
-    progress = rank(machine, target.state) if target else 99
+    is_order = event.kind is EventKind.ORDER_STATUS
+    progress = rank("order" if is_order else "package", target.state) if target else 99
+    status = maps.status_rank(event.platform, event.status, is_order) if target else 99
     micros = (event.occurred_at - _EPOCH) // _MICROSECOND
-    return f"{micros:017d}|{_KIND_RANK[event.kind]}|{progress:02d}|{event.dedupe_key}"
+    return f"{micros:017d}|{_KIND_RANK[event.kind]}|{progress:02d}{status:02d}|{event.dedupe_key}"
 
 
 class Journaled:

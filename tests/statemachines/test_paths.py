@@ -7,6 +7,8 @@ import pytest
 from statemachines import maps
 from statemachines.maps import Target
 from statemachines.paths import Advance, Outcome, Step, advance, rank
+from statemachines.timeline import sort_key
+from tests.factories import order_event
 from tests.statemachines import contract_tables as contract
 
 ORDER_FLOW = (
@@ -268,7 +270,16 @@ def test_shopee_logistics_status_names_the_contract_target(status: str, expected
 def test_maps_hold_no_status_the_contract_does_not_name() -> None:
     assert set(maps.SHOPEE_ORDER) == set(SHOPEE_ORDER)
     assert set(maps.COUPANG_ORDER) == set(COUPANG_ORDER)
-    assert set(maps.SHOPEE_PACKAGE) == set(SHOPEE_PACKAGE)
+    # Beside the contract's LOGISTICS_NOT_STARTED, the spelling of Shopee's own data
+    # definition (docs/platforms.md), naming the same state.
+    assert set(maps.SHOPEE_PACKAGE) == set(SHOPEE_PACKAGE) | {"LOGISTICS_NOT_START"}
+    assert maps.SHOPEE_PACKAGE["LOGISTICS_NOT_START"] == maps.SHOPEE_PACKAGE["LOGISTICS_NOT_STARTED"]
+
+
+def test_two_statuses_of_one_state_in_the_same_second_apply_in_the_marketplaces_flow_order() -> None:
+    received = order_event("O1", "TO_CONFIRM_RECEIVE", 5)
+    completed = order_event("O1", "COMPLETED", 5)
+    assert sort_key(received) < sort_key(completed)
 
 
 def test_coupang_box_statuses_name_package_states() -> None:
