@@ -256,7 +256,12 @@ class ShopeeReconciler:
         ask = getattr(self.client, "get_shop_relation", None)
         if ask is None or shop.shop_id in self._relations_learned:
             return
-        relation = await ask(shop.shop_id, shop.access_token)
+        try:
+            relation = await ask(shop.shop_id, shop.access_token)
+        except MarketplaceError as exc:
+            # The orders matter more than the relation: poll them anyway, ask again next time.
+            log.warning("could not learn shop %s's Instant Mart relation: %s", shop.shop_id, exc)
+            return
         self._relations_learned.add(shop.shop_id)
         main = getattr(relation, "main_shop_id", None)
         outlets = list(getattr(relation, "outlet_shop_ids", ()) or ())
@@ -273,8 +278,5 @@ class ShopeeReconciler:
 
 
 def _summaries(page: Any) -> list[tuple[str, str | None]]:
-    """(order_sn, status or None) of a page, whichever shape the client gives."""
-    orders = getattr(page, "orders", None)
-    if orders is not None:
-        return [(o.order_sn, getattr(o, "order_status", None)) for o in orders]
-    return [(sn, None) for sn in page.order_sns]
+    """(order_sn, status or None) of each order of a page."""
+    return list(page.status_of().items())

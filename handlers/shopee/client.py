@@ -96,11 +96,18 @@ def protect_logs(names: Sequence[str] = _PROTECTED_LOGGERS) -> None:
 
 @dataclass(frozen=True)
 class OrderListPage:
-    """One page of ``get_order_list``: order numbers, and the cursor of the next page."""
+    """One page of ``get_order_list``: order numbers with their statuses (None when Shopee
+    left it out), and the cursor of the next page."""
 
     order_sns: list[str]
     more: bool
     next_cursor: str
+    statuses: tuple[str | None, ...] = ()
+
+    def status_of(self) -> dict[str, str | None]:
+        """Each listed order's status."""
+        statuses = self.statuses or (None,) * len(self.order_sns)
+        return dict(zip(self.order_sns, statuses, strict=True))
 
 
 @dataclass(frozen=True)
@@ -212,6 +219,7 @@ class ShopeeClient:
         if time_to - time_from > MAX_WINDOW:
             raise ValueError("Shopee answers at most 15 days per get_order_list call")
         params: dict[str, str | int] = dict(time_range_field=time_range_field, page_size=page_size)
+        params["response_optional_fields"] = "order_status"  # to fetch details only where needed
         params.update(time_from=time_from, time_to=time_to)
         if cursor:
             params["cursor"] = cursor
@@ -219,8 +227,10 @@ class ShopeeClient:
         response = _member(doc, "response", dict, "get_order_list")
         orders = _member(response, "order_list", list, "get_order_list")
         order_sns = [_text(entry, "order_sn", "get_order_list") for entry in orders]
+        statuses = tuple(_status_or_none(entry) for entry in orders)
         more = bool(response.get("more"))
-        return OrderListPage(order_sns, more, str(response.get("next_cursor") or "") if more else "")
+        next_cursor = str(response.get("next_cursor") or "") if more else ""
+        return OrderListPage(order_sns, more, next_cursor, statuses)
 
     async def get_order_detail(
         self, shop_id: str, access_token: str, order_sns: Sequence[str]
@@ -397,6 +407,11 @@ def _time(holder: Mapping[str, Any], key: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _unexpected("get_order_detail", f"{key} is not an integer")
     return value
+
+
+def _status_or_none(entry: object) -> str | None:
+    status = entry.get("order_status") if isinstance(entry, Mapping) else None
+    return status if isinstance(status, str) and status else None
 
 
 def _shop_id_or_none(value: object) -> str | None:

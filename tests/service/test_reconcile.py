@@ -1,0 +1,188 @@
+"""The reconciliation poll against the Shopee sandbox, over real HTTP: pushes duplicated,
+reordered and dropped, then one poll, and every order matches Shopee."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from starlette.applications import Starlette
+
+from handlers.shopee.client import ShopeeClient
+from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
+from service.db import Database
+from service.models import Order, Transition
+from service.reconcile import (
+    Report,
+    ShopeeReconciler,
+    cursor_name,
+    read_cursor,
+    set_tokens,
+    windows,
+)
+from statemachines.maps import SHOPEE_ORDER
+from tests.live_server import serve
+from tests.shopee_pushes import KEY, Receiver, start_receiver
+
+PARTNER = 2001234
+SHOP, MART, OUTLET = 680000123, 690000001, 690000002
+TOKEN = "sandbox-access-token-0001"
+START = 1_764_000_000
+
+
+@dataclass
+class World:
+    """Our service and the sandbox, wired to each other over loopback."""
+
+    receiver: Receiver
+    sandbox: ShopeeSandbox
+    api_base: str
+    db: Database
+
+    def reconcile(self, **options: Any) -> Report:
+        async def once() -> Report:
+            clock = self.sandbox.clock.now
+            async with ShopeeClient(self.api_base, PARTNER, KEY, clock=clock, backoff=0.01) as client:
+                reconciler = ShopeeReconciler(self.db, client, clock=clock, **options)
+                return await reconciler.run_once()
+
+        return asyncio.run(once())
+
+    def ours(self) -> dict[str, tuple[str, str | None]]:
+        with self.db.read() as conn:
+            query = sa.select(Order.order_id, Order.state, Order.platform_status)
+            return {row.order_id: (row.state, row.platform_status) for row in conn.execute(query)}
+
+    def entered(self) -> dict[str, list[str]]:
+        with self.db.read() as conn:
+            query = sa.select(Transition.order_id, Transition.to_state).where(Transition.package_id.is_(None))
+            found: dict[str, list[str]] = {}
+            for row in conn.execute(query.order_by(Transition.id)):
+                found.setdefault(row.order_id, []).append(row.to_state)
+            return found
+
+
+def _sandbox(push_url: str, faults: PushFaults) -> Starlette:
+    return create_sandbox(PARTNER, KEY, push_url=push_url, seed=11, clock=SandboxClock(START), faults=faults)
+
+
+@pytest.fixture
+def world(db: Database, database_url: str, request: pytest.FixtureRequest) -> Iterator[World]:
+    faults = getattr(request, "param", PushFaults())
+    with ExitStack() as stack:
+        receiver = start_receiver(stack, db, database_url)
+        app = _sandbox(receiver.url, faults)
+        base = stack.enter_context(serve(app))
+        sandbox: ShopeeSandbox = app.state.sandbox
+        sandbox.pushes.configure(backoff=0.01)
+        sandbox.add_shop(SHOP, access_token=TOKEN)
+        set_tokens(db, str(SHOP), TOKEN)
+        yield World(receiver, sandbox, base, db)
+
+
+def live(sandbox: ShopeeSandbox, rng: random.Random, order_sn: str) -> None:
+    """One order's life in the sandbox: delivered, stopped half-way, or cancelled."""
+    sandbox.create_order(SHOP, order_sn=order_sn)
+    roll = rng.random()
+    if roll < 0.1:
+        steps: list[tuple[str, list[dict[str, Any]]]] = [("CANCELLED", [])]
+    elif roll < 0.2:
+        steps = [
+            ("READY_TO_SHIP", [{"logistics_status": "LOGISTICS_READY"}]),
+            ("IN_CANCEL", []),
+            ("CANCELLED", []),
+        ]
+    else:
+        steps = [
+            ("READY_TO_SHIP", [{"logistics_status": "LOGISTICS_READY"}]),
+            ("PROCESSED", [{"logistics_status": "LOGISTICS_REQUEST_CREATED", "tracking_no": True}]),
+            ("SHIPPED", [{"logistics_status": "LOGISTICS_PICKUP_DONE"}]),
+            ("TO_CONFIRM_RECEIVE", [{"logistics_status": "LOGISTICS_DELIVERY_DONE"}]),
+            ("COMPLETED", []),
+        ][: rng.randint(1, 5)]
+    for status, packages in steps:
+        sandbox.move(order_sn, status=status, packages=packages, advance=rng.choice((0, 1, 1, 5, 60)))
+
+
+FAULTY = PushFaults(duplicate=0.2, reorder=0.2, drop=0.1)
+
+
+@pytest.mark.parametrize("world", [FAULTY], indirect=True)
+def test_after_one_poll_two_hundred_orders_match_shopee_despite_lost_and_reordered_pushes(
+    world: World,
+) -> None:
+    rng = random.Random(3)
+    for n in range(200):
+        live(world.sandbox, rng, f"2511{n:06d}RCN")
+    stats = world.sandbox.pushes.drain_sync(timeout=60)
+    assert stats.dropped and stats.duplicated and stats.reordered, stats
+    shopee = {o.order_sn: o.order_status for o in world.sandbox.list_orders()}
+    before = world.ours()
+    missed = [sn for sn, status in shopee.items() if before.get(sn, ("", None))[1] != status]
+    assert missed, "some final statuses were lost with the dropped pushes"
+
+    report = world.reconcile()
+
+    assert report.failed_shops == [] and report.listed == 200
+    assert report.fetched >= len(missed)
+    after = world.ours()
+    assert {sn: status for sn, (_, status) in after.items()} == shopee
+    assert {sn: state for sn, (state, _) in after.items()} == {
+        sn: SHOPEE_ORDER[status].state for sn, status in shopee.items()
+    }
+    for order_sn, states in world.entered().items():
+        assert len(states) == len(set(states)), f"{order_sn} entered a state twice: {states}"
+
+
+def test_a_second_poll_resumes_from_the_cursor_and_fetches_nothing_new(world: World) -> None:
+    world.sandbox.create_order(SHOP, order_sn="2511000001CUR")
+    world.sandbox.pushes.drain_sync()
+    first = world.reconcile()
+    cursor = read_cursor(world.db, cursor_name(str(SHOP)))
+    assert cursor == str(world.sandbox.clock.now())
+    assert (first.listed, first.fetched) == (1, 0), "the push already told us"
+    world.sandbox.clock.advance(3600)
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.move("2511000001CUR", status="READY_TO_SHIP")
+    second = world.reconcile()
+    assert (second.listed, second.fetched) == (1, 1)
+    assert world.ours()["2511000001CUR"] == ("approved", "READY_TO_SHIP")
+    assert int(read_cursor(world.db, cursor_name(str(SHOP))) or 0) == world.sandbox.clock.now()
+
+
+def test_a_failing_shopee_leaves_the_cursor_where_it_was(world: World) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.create_order(SHOP, order_sn="2511000002ERR")
+    world.sandbox.fail_next(["500"] * 8)
+    report = world.reconcile()
+    assert report.failed_shops == [str(SHOP)]
+    assert read_cursor(world.db, cursor_name(str(SHOP))) is None
+    assert "2511000002ERR" not in world.ours()
+    assert world.reconcile().failed_shops == []
+    assert world.ours()["2511000002ERR"] == ("pending", "UNPAID")
+
+
+def test_the_poll_learns_that_a_shop_is_an_outlet_and_lists_its_orders_under_the_mart(world: World) -> None:
+    world.sandbox.add_shop(MART, access_token="mart-token")
+    world.sandbox.add_shop(OUTLET, access_token="outlet-token", mart_shop_id=MART)
+    set_tokens(world.db, str(OUTLET), "outlet-token")
+    world.sandbox.create_order(OUTLET, order_sn="2511000003OUT")
+    world.sandbox.pushes.drain_sync()
+    world.reconcile()
+    answer = world.receiver.client.get("/v1/orders", params={"shop_id": str(MART)})
+    assert [o["order_id"] for o in answer.json()["orders"]] == ["2511000003OUT"]
+    assert answer.json()["orders"][0]["main_shop_id"] == str(MART)
+
+
+def test_windows_cover_the_span_in_pieces_of_at_most_fifteen_days() -> None:
+    day = 86400
+    assert windows(0, 40 * day) == [(0, 15 * day), (15 * day, 30 * day), (30 * day, 40 * day)]
+    assert windows(5, 5) == []
+    assert Counter(b - a <= 15 * day for a, b in windows(7, 100 * day + 3)) == Counter({True: 7})
