@@ -5,18 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from handlers.shopee.client import ShopeeClient
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
+from service.app import create_app
 from service.db import Database
 from service.models import Order, Transition
 from service.reconcile import (
@@ -27,6 +30,7 @@ from service.reconcile import (
     set_tokens,
     windows,
 )
+from service.settings import Secret, Settings
 from statemachines.maps import SHOPEE_ORDER
 from tests.live_server import serve
 from tests.shopee_pushes import KEY, Receiver, start_receiver
@@ -186,3 +190,33 @@ def test_windows_cover_the_span_in_pieces_of_at_most_fifteen_days() -> None:
     assert windows(0, 40 * day) == [(0, 15 * day), (15 * day, 30 * day), (30 * day, 40 * day)]
     assert windows(5, 5) == []
     assert Counter(b - a <= 15 * day for a, b in windows(7, 100 * day + 3)) == Counter({True: 7})
+
+
+def test_serve_runs_the_poll_on_its_schedule_and_catches_a_push_that_never_came(
+    db: Database, database_url: str
+) -> None:
+    with ExitStack() as stack:
+        app = create_sandbox(PARTNER, KEY, push_url=None, seed=5)  # sends no pushes at all
+        sandbox: ShopeeSandbox = app.state.sandbox
+        api_base = stack.enter_context(serve(app))
+        sandbox.add_shop(SHOP, access_token=TOKEN)
+        set_tokens(db, str(SHOP), TOKEN)
+        settings = Settings(
+            database_url=database_url,
+            shopee_partner_id=str(PARTNER),
+            shopee_partner_keys=(Secret(KEY),),
+            shopee_api_base=api_base,
+            shopee_reconcile_seconds=0.2,
+        )
+        base = stack.enter_context(serve(create_app(settings, db, pollers=True)))
+        client = stack.enter_context(httpx.Client(base_url=base))
+        sandbox.create_order(SHOP, order_sn="2511000004SRV")
+        sandbox.move("2511000004SRV", status="READY_TO_SHIP", advance=1)
+        deadline = time.monotonic() + 20
+        while client.get("/v1/orders/shopee/2511000004SRV").status_code != 200 or (
+            client.get("/v1/orders/shopee/2511000004SRV").json()["state"] != "approved"
+        ):
+            assert time.monotonic() < deadline, "the poll inside serve never caught the order"
+            time.sleep(0.05)
+        history = client.get("/v1/orders/shopee/2511000004SRV").json()["history"]
+        assert {step["source"] for step in history} == {"poll"}
