@@ -34,6 +34,7 @@ import io
 import json
 import os
 import random
+import signal
 import sys
 import threading
 import time
@@ -669,6 +670,9 @@ def _serve(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # The harness stops servers with SIGINT; a process started in the background by a
+    # non-interactive shell inherits SIGINT ignored, so take it back.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench.pushload", description=__doc__.split("\n\n")[0])
