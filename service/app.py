@@ -18,6 +18,7 @@ from service import metrics, shops, views, webhooks
 from service.auth import Caller, identify, is_loopback
 from service.db import Database, StorageUnavailable
 from service.errors import HANDLERS, ApiError
+from service.inbox import Applier
 from service.pollers import running_pollers
 from service.pushes import PushCommitter
 from service.settings import Settings
@@ -150,13 +151,13 @@ async def readyz(request: Request) -> Response:
 
 
 ROUTES = [
+    Route("/webhooks/shopee", webhooks.shopee_push, methods=["POST"]),  # first: the hot path
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/v1/orders", list_orders),
     Route("/v1/orders/{platform}/{order_id}", get_order),
     Route("/v1/packages/{platform}/{package_id}", get_package),
     Route("/v1/alerts", list_alerts),
-    Route("/webhooks/shopee", webhooks.shopee_push, methods=["POST"]),
     Route("/metrics", metrics.metrics),
 ]
 
@@ -177,17 +178,26 @@ async def _link_configured_outlets(db: Database, settings: Settings) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, db: Database | None = None, *, pollers: bool = False
+    settings: Settings | None = None,
+    db: Database | None = None,
+    *,
+    pollers: bool = False,
+    worker: bool = True,
 ) -> Starlette:
     """Build the application; the database is opened in the lifespan unless handed in.
-    With ``pollers`` the configured marketplace pollers run in this process too."""
+    With ``worker`` this process applies the pushes it stores (else ``orderwatch worker``
+    processes do); with ``pollers`` the configured marketplace pollers run here too."""
     settings = settings or Settings.from_environ()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         app.state.db = db or Database(settings.database_url)
-        app.state.push_committer = PushCommitter(app.state.db)
+        applier = Applier(app.state.db) if worker else None
+        app.state.applier = applier
+        app.state.push_committer = PushCommitter(app.state.db, on_commit=applier.wake if applier else None)
+        if applier is not None:
+            applier.start()
         if settings.shopee_outlet_shops:
             await _link_configured_outlets(app.state.db, settings)
         try:
@@ -196,6 +206,8 @@ def create_app(
                     await stack.enter_async_context(running_pollers(settings, app.state.db))
                 yield
         finally:
+            if applier is not None:
+                await anyio.to_thread.run_sync(applier.stop)
             if own:
                 app.state.db.dispose()
 

@@ -34,6 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-poll", action="store_true", help="do not run the pollers in this process")
     sub.add_parser("migrate", help="apply Alembic migrations to ORDERWATCH_DATABASE_URL")
     sub.add_parser("poll", help="run the pollers only (the Shopee reconciliation poll)")
+    worker = sub.add_parser("worker", help="apply stored pushes (the work 'serve --no-worker' leaves)")
+    worker.add_argument("--idle", type=float, default=0.2, help="seconds between looks when idle")
     replay = sub.add_parser("replay", help="rebuild every order and package from the event journal")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     reapply = sub.add_parser("reapply", help="apply again the journaled events that failed")
@@ -93,7 +95,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         _migrate(settings, args)
-    app = create_app(settings, pollers=not args.no_poll)
+    app = create_app(settings, pollers=not args.no_poll, worker=not args.no_worker)
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
     return 0
 
@@ -109,6 +111,31 @@ def _poll(settings: Settings, _args: argparse.Namespace) -> int:
         asyncio.run(poll_forever(settings, db))
     finally:
         db.dispose()
+    return 0
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from service.db import Database
+    from service.inbox import Applier
+
+    if not args.idle > 0:
+        raise ConfigurationError("--idle must be more than 0 seconds")
+    db = Database(settings.database_url)
+    applier = Applier(db, idle=args.idle)
+    stop = threading.Event()
+    for name in ("SIGINT", "SIGTERM"):
+        signal.signal(getattr(signal, name), lambda *_: stop.set())
+    applier.start()
+    log.info("worker applying stored pushes (looking every %.2f s when idle)", args.idle)
+    try:
+        stop.wait()
+    finally:
+        applier.stop()
+        db.dispose()
+    log.info("worker stopped after applying %d pushes", applier.applied)
     return 0
 
 
@@ -181,6 +208,7 @@ COMMANDS = {
     "serve": _serve,
     "migrate": _migrate,
     "poll": _poll,
+    "worker": _worker,
     "replay": _replay,
     "reapply": _reapply,
     "shops": _shops,

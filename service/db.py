@@ -123,7 +123,11 @@ class Database:
                 with self.write() as conn:
                     return work(conn)
             except (StorageUnavailable, sa.exc.DBAPIError, Retry) as exc:
-                if not (isinstance(exc, Retry) or _retryable(exc)) or attempt == attempts - 1:
+                transient = isinstance(exc, Retry) or _retryable(exc)
+                if transient and attempt == attempts - 1:
+                    reason = f"contention: gave up after {attempts} attempts ({exc})"
+                    raise StorageUnavailable(reason) from exc
+                if not transient:
                     raise
                 time.sleep(random.uniform(0.5, 1.0) * 0.005 * 2**attempt)
         raise AssertionError("unreachable")

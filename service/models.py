@@ -242,10 +242,21 @@ class Alert(Base):
 
 
 class Push(Base):
-    """A verified marketplace push as received, stored once per body (its SHA-256)."""
+    """A verified marketplace push as received, stored once per body (its SHA-256); its
+    events are applied after it is acknowledged (``applied_at``, or ``error`` if it could
+    not be)."""
 
     __tablename__ = "pushes"
-    __table_args__ = (sa.UniqueConstraint("dedupe_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("dedupe_key"),
+        # Only the pushes still to apply: the applier's queue.
+        sa.Index(
+            "ix_pushes_unapplied",
+            "id",
+            sqlite_where=sa.text("applied_at IS NULL"),
+            postgresql_where=sa.text("applied_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     platform: Mapped[str] = mapped_column(sa.String(16))
@@ -254,6 +265,8 @@ class Push(Base):
     dedupe_key: Mapped[str] = mapped_column(sa.String(64))
     received_at: Mapped[datetime]
     body: Mapped[dict[str, Any]]
+    applied_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(sa.Text)
 
 
 class PollCursor(Base):

@@ -1,15 +1,16 @@
-"""Received pushes: store each verified push once and ingest its events, committed in groups.
+"""Received pushes: store each verified push once, durably, committed in groups.
 
 A push is stored as received, keyed by the SHA-256 of its raw body, so a push delivered
-twice is stored once and applied once. Its events are journaled and applied by
-:func:`service.ingest.ingest_in` inside the same transaction: when the commit returns,
-the push and everything it changed are durable together, or neither is.
+twice is stored once. It is acknowledged once the transaction holding it has committed;
+its events are applied right after, from the ``pushes`` table, by the applier
+(:mod:`service.inbox`), which marks each push applied in the transaction that journals
+its events. So an acknowledged push is never lost and never applied twice, and the
+marketplace's wait does not include the work of applying it.
 
 Pushes that arrive together share a transaction (group commit): :class:`PushCommitter`
 keeps one transaction in flight per process and gathers the pushes that arrive meanwhile
 into the next one. Under light load a push commits alone, at once; under heavy load one
 commit (one fsync on SQLite, one WAL flush on PostgreSQL) acknowledges many pushes.
-Nobody is answered before the transaction holding their push has committed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -29,13 +30,12 @@ from sqlalchemy.engine import Connection
 from handlers.shopee.push import ParsedPush
 from service import bulk
 from service.db import Database, StorageUnavailable
-from service.ingest import ingest_in
 from service.models import Push
 
 log = logging.getLogger("orderwatch.pushes")
 
 PUSHES = cast(sa.Table, Push.__table__)
-_COLUMNS = ["platform", "code", "shop_id", "dedupe_key", "received_at", "body"]
+_COLUMNS = ["platform", "code", "shop_id", "dedupe_key", "received_at", "body", "applied_at"]
 
 
 def body_key(body: bytes) -> str:
@@ -61,14 +61,13 @@ def store_push(
     document: Mapping[str, Any],
     now: datetime | None = None,
 ) -> bool:
-    """Store one push and ingest its events in one transaction; False when the same body
-    was stored before (then nothing changes)."""
+    """Store one push; False when the same body was stored before (then nothing changes)."""
     return store_pushes(db, [Received(platform, push, body, document)], now)[0]
 
 
 def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None = None) -> list[bool]:
-    """Store ``pushes`` and ingest their events in one transaction; for each push, True
-    when it was new, False when its body was stored before (or earlier in ``pushes``)."""
+    """Store ``pushes`` in one transaction; for each push, True when it was new, False when
+    its body was stored before (or earlier in ``pushes``)."""
     received = now or datetime.now(UTC)
     return db.run_write(lambda conn: store_pushes_in(conn, pushes, received))
 
@@ -80,18 +79,12 @@ def store_pushes_in(conn: Connection, pushes: Sequence[Received], now: datetime)
     for i, key in enumerate(keys):
         first.setdefault(key, i)
     rows = [
-        (item.platform, item.push.code, item.push.shop_id, key, now, dict(item.document))
+        (item.platform, item.push.code, item.push.shop_id, key, now, dict(item.document), None)
         for i, (item, key) in enumerate(zip(pushes, keys, strict=True))
         if first[key] == i
     ]
     made = bulk.insert(conn, PUSHES, _COLUMNS, rows, conflict=["dedupe_key"], returning=["dedupe_key"])
     new = {row.dedupe_key for row in made}
-    events = [event for key, i in first.items() if key in new for event in pushes[i].push.events]
-    if events:
-        for answer in ingest_in(conn, events, now):
-            if answer.outcome not in ("applied", "duplicate_event"):
-                log.info("push event %s: %s %s", answer.dedupe_key, answer.outcome, answer.error or "")
-    # A repeated body's events were ingested with its first copy, in that same transaction.
     return [key in new and first[key] == i for i, key in enumerate(keys)]
 
 
@@ -99,9 +92,12 @@ class PushCommitter:
     """Group commit: one transaction in flight, and the pushes that arrive meanwhile go
     into the next one together (at most ``max_batch``)."""
 
-    def __init__(self, db: Database, max_batch: int = 500) -> None:
+    def __init__(
+        self, db: Database, max_batch: int = 500, on_commit: Callable[[], None] | None = None
+    ) -> None:
         self.db = db
         self.max_batch = max_batch
+        self.on_commit = on_commit  # e.g. wake the applier
         self._waiting: list[tuple[Received, asyncio.Future[bool]]] = []
         self._running = False
         self.commits = 0  # transactions committed, for tests and metrics
@@ -114,8 +110,8 @@ class PushCommitter:
         if not self._running:
             self._running = True
             asyncio.get_running_loop().create_task(self._drain())
-        # Shielded: a client that hangs up must not cancel the commit of other pushes.
-        return await asyncio.shield(future)
+        # A client that hangs up cancels only its own future, never the group's commit.
+        return await future
 
     async def _drain(self) -> None:
         try:
@@ -143,6 +139,8 @@ class PushCommitter:
                 await self._commit([one])
             return
         self.commits += 1
+        if self.on_commit is not None and any(results):
+            self.on_commit()
         _settle(batch, results=results)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from starlette.applications import Starlette
 
 from service.app import create_app
 from service.db import Database
+from service.inbox import pending_count
 from service.models import Event as EventRow
 from service.models import Push, Transition
 from service.settings import Secret, Settings
@@ -104,7 +106,17 @@ class Receiver:
             signature = sign(key, url or self.url, raw)
         if signature is not None:
             headers["Authorization"] = signature
-        return self.client.post(PATH, content=body, headers=headers)
+        answer = self.client.post(PATH, content=body, headers=headers)
+        if answer.status_code == 200:
+            self.settle()
+        return answer
+
+    def settle(self, timeout: float = 10.0) -> None:
+        """Wait until the app's applier has applied every stored push."""
+        deadline = time.monotonic() + timeout
+        while pending_count(self.db):
+            assert time.monotonic() < deadline, "the stored pushes were not applied in time"
+            time.sleep(0.002)
 
     def order(self, order_id: str) -> dict[str, Any]:
         """The order as the status API shows it."""

@@ -127,6 +127,7 @@ def test_after_one_poll_two_hundred_orders_match_shopee_despite_lost_and_reorder
         live(world.sandbox, rng, f"2511{n:06d}RCN")
     stats = world.sandbox.pushes.drain_sync(timeout=60)
     assert stats.dropped and stats.duplicated and stats.reordered, stats
+    world.receiver.settle()  # every acknowledged push applied
     shopee = {o.order_sn: o.order_status for o in world.sandbox.list_orders()}
     before = world.ours()
     missed = [sn for sn, status in shopee.items() if before.get(sn, ("", None))[1] != status]
@@ -148,6 +149,7 @@ def test_after_one_poll_two_hundred_orders_match_shopee_despite_lost_and_reorder
 def test_a_second_poll_resumes_from_the_cursor_and_fetches_nothing_new(world: World) -> None:
     world.sandbox.create_order(SHOP, order_sn="2511000001CUR")
     world.sandbox.pushes.drain_sync()
+    world.receiver.settle()
     first = world.reconcile()
     cursor = read_cursor(world.db, cursor_name(str(SHOP)))
     assert cursor == str(world.sandbox.clock.now())
@@ -179,6 +181,7 @@ def test_the_poll_learns_that_a_shop_is_an_outlet_and_lists_its_orders_under_the
     set_tokens(world.db, str(OUTLET), "outlet-token")
     world.sandbox.create_order(OUTLET, order_sn="2511000003OUT")
     world.sandbox.pushes.drain_sync()
+    world.receiver.settle()
     world.reconcile()
     answer = world.receiver.client.get("/v1/orders", params={"shop_id": str(MART)})
     assert [o["order_id"] for o in answer.json()["orders"]] == ["2511000003OUT"]
