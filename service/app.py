@@ -202,10 +202,12 @@ def create_app(
             await _link_configured_outlets(app.state.db, settings)
         try:
             async with contextlib.AsyncExitStack() as stack:
+                stack.enter_context(app.state.db.checkpoints())
                 if pollers:
                     await stack.enter_async_context(running_pollers(settings, app.state.db))
                 yield
         finally:
+            await anyio.to_thread.run_sync(app.state.push_committer.close)
             if applier is not None:
                 await anyio.to_thread.run_sync(applier.stop)
             if own:

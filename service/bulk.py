@@ -44,8 +44,14 @@ def _pg_type(column: sa.Column[Any]) -> str:
     return str(kind.dialect_impl(_PG).compile(dialect=_PG))
 
 
+class RawJSON(str):
+    """JSON text to store as it is (a JSON column's value already serialized)."""
+
+
 def _json(value: Any) -> Any:
-    return None if value is None else orjson.dumps(value).decode()
+    if value is None or isinstance(value, RawJSON):
+        return value
+    return orjson.dumps(value).decode()
 
 
 def _sqlite_datetime(value: datetime | None) -> str | None:

@@ -19,16 +19,17 @@ import asyncio
 import hashlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
-import anyio
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from handlers.shopee.push import ParsedPush
 from service import bulk
+from service.bulk import RawJSON
 from service.db import Database, StorageUnavailable
 from service.models import Push
 
@@ -78,14 +79,32 @@ def store_pushes_in(conn: Connection, pushes: Sequence[Received], now: datetime)
     first: dict[str, int] = {}
     for i, key in enumerate(keys):
         first.setdefault(key, i)
+    # The body is stored as received: it is JSON already (the webhook decoded it).
     rows = [
-        (item.platform, item.push.code, item.push.shop_id, key, now, dict(item.document), None)
+        (item.platform, item.push.code, item.push.shop_id, key, now, RawJSON(item.body.decode()), None)
         for i, (item, key) in enumerate(zip(pushes, keys, strict=True))
         if first[key] == i
     ]
-    made = bulk.insert(conn, PUSHES, _COLUMNS, rows, conflict=["dedupe_key"], returning=["dedupe_key"])
-    new = {row.dedupe_key for row in made}
+    if conn.dialect.name == "postgresql":
+        made = bulk.insert(conn, PUSHES, _COLUMNS, rows, conflict=["dedupe_key"], returning=["dedupe_key"])
+        new = {row.dedupe_key for row in made}
+    else:
+        # This transaction holds SQLite's write lock (BEGIN IMMEDIATE): the keys it does not
+        # find cannot appear before it commits, so one lookup and one executemany will do.
+        seen = _stored_keys(conn, list(first))
+        rows = [row for row in rows if row[3] not in seen]
+        bulk.insert(conn, PUSHES, _COLUMNS, rows)
+        new = {row[3] for row in rows}
     return [key in new and first[key] == i for i, key in enumerate(keys)]
+
+
+def _stored_keys(conn: Connection, keys: Sequence[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        query = sa.select(PUSHES.c.dedupe_key).where(PUSHES.c.dedupe_key.in_(chunk))
+        found.update(conn.execute(query).scalars())
+    return found
 
 
 class PushCommitter:
@@ -101,6 +120,13 @@ class PushCommitter:
         self._waiting: list[tuple[Received, asyncio.Future[bool]]] = []
         self._running = False
         self.commits = 0  # transactions committed, for tests and metrics
+        # One thread of its own: cheaper to hand work to than anyio's shared pool, and
+        # one transaction in flight is the design.
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="orderwatch-pushes")
+
+    def close(self) -> None:
+        """Stop the committing thread once the transaction in flight is done."""
+        self._thread.shutdown(wait=True)
 
     async def submit(self, item: Received) -> bool:
         """Store ``item`` durably; True when new, False when stored before. Raises
@@ -125,7 +151,8 @@ class PushCommitter:
     async def _commit(self, batch: list[tuple[Received, asyncio.Future[bool]]]) -> None:
         items = [item for item, _ in batch]
         try:
-            results = await anyio.to_thread.run_sync(store_pushes, self.db, items)
+            loop = asyncio.get_running_loop()
+            results = await loop.run_in_executor(self._thread, store_pushes, self.db, items)
         except StorageUnavailable as exc:
             _settle(batch, error=exc)
             return

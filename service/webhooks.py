@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
 
 from handlers.shopee.push import PLATFORM, MalformedPush, parse_push
 from handlers.shopee.signing import verify_push
@@ -40,68 +40,102 @@ def new_push_counts() -> PushCounts:
     return Counter()
 
 
-async def shopee_push(request: Request) -> Response:
-    """Verify, store and apply one Shopee push; 200 with an empty body once it is durable."""
-    settings: Settings = request.app.state.settings
-    try:
-        body = await _read_body(request)
-    except ClientDisconnect:
-        _count(request, UNKNOWN, "client_disconnect")
-        log.info("shopee push abandoned: the client %s went away mid-body", _client(request))
-        return Response(status_code=400)
-    keys = [key.reveal() for key in settings.shopee_partner_keys]
-    if not keys:
-        _explain_missing_keys(request)
-        raise _reject(request, 401, "invalid_signature", "no partner key is configured")
-    url = settings.shopee_push_url or str(request.url)
-    authorization = request.headers.get("authorization")
-    if not authorization:
-        raise _reject(request, 401, "invalid_signature", "the Authorization header is missing")
-    if not verify_push(keys, url, body, authorization):
-        raise _reject(
-            request, 401, "invalid_signature", f"the signature does not match for push URL {_plain(url)}"
-        )
-    try:
-        document = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise _reject(request, 400, "malformed_json", f"the body is not JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise _reject(request, 400, "not_an_object", f"the body is a JSON {_kind(document)}, not an object")
-    if b"\\u0000" in body and _has_nul(document):
-        # PostgreSQL's JSON cannot hold NUL characters; no real push has them.
-        raise _reject(request, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
-    try:
-        push = parse_push(document)
-    except MalformedPush as exc:
-        raise _reject(request, 400, "malformed_push", str(exc), code=document.get("code")) from None
-    committer: PushCommitter = request.app.state.push_committer
-    try:
-        stored = await committer.submit(Received(PLATFORM, push, body, document))
-    except StorageUnavailable:
-        _count(request, push.code, "storage_unavailable")
-        log.warning(
-            "shopee push code %s from %s not stored: the database is unavailable (503)",
-            push.code,
-            _client(request),
-        )
-        raise
-    _count(request, push.code, "stored" if stored else "duplicate")
-    return Response(status_code=200)
+class ShopeePush:
+    """``POST /webhooks/shopee`` as a plain ASGI app: the hot path of the service, so it
+    reads the scope and the body itself instead of building a Request and a Response.
+    Errors are raised as :class:`ApiError` and answered by the app's error handlers."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)  # for the error paths and the request URL
+        state = scope["app"].state
+        settings: Settings = state.settings
+        authorization, declared = _headers(scope)
+        try:
+            body = await _read_body(request, receive, declared)
+        except ClientDisconnect:
+            _count(request, UNKNOWN, "client_disconnect")
+            log.info("shopee push abandoned: the client %s went away mid-body", _client(request))
+            await _answer(send, 400)
+            return
+        keys = [key.reveal() for key in settings.shopee_partner_keys]
+        if not keys:
+            _explain_missing_keys(request)
+            raise _reject(request, 401, "invalid_signature", "no partner key is configured")
+        url = settings.shopee_push_url or str(request.url)
+        if not authorization:
+            raise _reject(request, 401, "invalid_signature", "the Authorization header is missing")
+        if not verify_push(keys, url, body, authorization):
+            raise _reject(
+                request, 401, "invalid_signature", f"the signature does not match for push URL {_plain(url)}"
+            )
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise _reject(request, 400, "malformed_json", f"the body is not JSON: {exc}") from None
+        if not isinstance(document, dict):
+            raise _reject(
+                request, 400, "not_an_object", f"the body is a JSON {_kind(document)}, not an object"
+            )
+        if b"\\u0000" in body and _has_nul(document):
+            # PostgreSQL's JSON cannot hold NUL characters; no real push has them.
+            raise _reject(request, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
+        try:
+            push = parse_push(document)
+        except MalformedPush as exc:
+            raise _reject(request, 400, "malformed_push", str(exc), code=document.get("code")) from None
+        committer: PushCommitter = state.push_committer
+        try:
+            stored = await committer.submit(Received(PLATFORM, push, body, document))
+        except StorageUnavailable:
+            _count(request, push.code, "storage_unavailable")
+            log.warning(
+                "shopee push code %s from %s not stored: the database is unavailable (503)",
+                push.code,
+                _client(request),
+            )
+            raise
+        state.push_counts[(str(push.code), "stored" if stored else "duplicate")] += 1
+        await _answer(send, 200)
 
 
-async def _read_body(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise _too_large(request, f"Content-Length {declared} is over {MAX_BODY} bytes")
+shopee_push = ShopeePush()
+
+_EMPTY_BODY: Message = {"type": "http.response.body", "body": b""}
+
+
+async def _answer(send: Send, status: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-length", b"0")]})
+    await send(_EMPTY_BODY)
+
+
+def _headers(scope: Scope) -> tuple[str | None, bytes | None]:
+    authorization = declared = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value
+    return authorization, declared
+
+
+async def _read_body(request: Request, receive: Receive, declared: bytes | None) -> bytes:
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large(request, f"Content-Length {declared.decode()} is over {MAX_BODY} bytes")
     chunks: list[bytes] = []
     size = 0
     # Count while reading too: a chunked body has no Content-Length, and one may lie.
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
             raise _too_large(request, f"the body is over {MAX_BODY} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(request: Request, reason: str) -> ApiError:
