@@ -108,27 +108,44 @@ _INSERT = "INSERT INTO pushes (dedupe_key, platform, code, shop_id, body, receiv
 
 
 def _write_sqlite(raw: Any, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[str]:
-    cursor = raw.cursor()
-    cursor.execute("BEGIN IMMEDIATE")
-    # This transaction holds the write lock: the keys it does not find cannot appear
-    # before it commits, so one lookup and one executemany will do.
-    keys = [row[0] for row in rows]
-    seen: set[str] = set()
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        query = f"SELECT dedupe_key FROM pushes WHERE dedupe_key IN ({', '.join('?' * len(chunk))})"
-        seen.update(key for (key,) in cursor.execute(query, chunk))
+    # One statement, run in autocommit: it is its own transaction, so the driver releases
+    # and retakes the GIL twice (execute, fetch) instead of once per BEGIN, lookup, insert
+    # and COMMIT: with the event loop busy, every retake can wait for its switch interval.
     at = _sqlite_time(now)
-    fresh = [(*row, at, None) for row in rows if row[0] not in seen]
-    cursor.executemany(_INSERT + "VALUES (?, ?, ?, ?, ?, ?, ?)", fresh)
-    cursor.execute("COMMIT")
-    return {row[0] for row in fresh}
+    made: set[str] = set()
+    cursor = raw.cursor()
+    several = len(rows) > _SQLITE_ROWS  # more statements: one transaction around them
+    if several:
+        cursor.execute("BEGIN IMMEDIATE")
+    for start in range(0, len(rows), _SQLITE_ROWS):
+        chunk = rows[start : start + _SQLITE_ROWS]
+        values = ", ".join(["(?, ?, ?, ?, ?, ?, NULL)"] * len(chunk))
+        params = [value for row in chunk for value in (*row, at)]
+        sql = f"{_INSERT}VALUES {values} ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key"
+        made.update(key for (key,) in cursor.execute(sql, params).fetchall())
+    if several:
+        cursor.execute("COMMIT")
+    return made
+
+
+_SQLITE_ROWS = 2000  # 7 parameters a row, under SQLite's 32,766
 
 
 def _write_postgres(raw: Any, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[str]:
     # Arrays in binary: no quoting of every element in Python (see service/bulk.py).
     columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
-    with raw.cursor() as cursor:
+    # One statement in autocommit: one round trip, and one release of the GIL, not two.
+    driver = raw.driver_connection
+    driver.rollback()  # idle (the pool's ping may have opened a transaction)
+    driver.autocommit = True
+    try:
+        return _insert_postgres(driver, columns, now)
+    finally:
+        driver.autocommit = False
+
+
+def _insert_postgres(driver: Any, columns: Sequence[Sequence[Any]], now: datetime) -> set[str]:
+    with driver.cursor() as cursor:
         cursor.execute(
             _INSERT + "SELECT k, p, c, s, CAST(b AS jsonb), %(at)b, NULL FROM unnest("
             "CAST(%(k)b AS varchar[]), CAST(%(p)b AS varchar[]), CAST(%(c)b AS bigint[]), "
@@ -137,9 +154,7 @@ def _write_postgres(raw: Any, rows: Sequence[tuple[Any, ...]], now: datetime) ->
             {"k": list(columns[0]), "p": list(columns[1]), "c": list(columns[2]),
              "s": list(columns[3]), "b": list(columns[4]), "at": now},
         )  # fmt: skip
-        made = {key for (key,) in cursor.fetchall()}
-    raw.commit()
-    return made
+        return {key for (key,) in cursor.fetchall()}
 
 
 def _sqlite_time(value: datetime) -> str:
