@@ -32,6 +32,21 @@ class _AppCollector(Collector):
         for (code, result), value in sorted(counts.items()):
             pushes.add_metric(["shopee", code, result], value)
         yield pushes
+        committer = getattr(getattr(self.app, "state", None), "push_committer", None)
+        if committer is not None:
+            commits = CounterMetricFamily(
+                "orderwatch_push_commits",
+                "Transactions that stored pushes (group commit: several pushes each)",
+            )
+            commits.add_metric([], committer.commits)
+            yield commits
+        applier = getattr(getattr(self.app, "state", None), "applier", None)
+        if applier is not None:
+            applied = CounterMetricFamily(
+                "orderwatch_pushes_applied", "Stored pushes applied by this process"
+            )
+            applied.add_metric([], applier.applied)
+            yield applied
 
 
 def new_registry(app: ASGIApp) -> CollectorRegistry:

@@ -274,3 +274,11 @@ def test_rejected_and_stored_pushes_are_counted_on_the_metrics_endpoint(receiver
     assert 'orderwatch_pushes_total{code="-",platform="shopee",result="not_an_object"} 1.0' in lines
     assert 'orderwatch_pushes_total{code="3",platform="shopee",result="stored"} 1.0' in lines
     assert "not-the-key" not in answer.text and KEY not in answer.text
+
+
+def test_the_metrics_count_push_transactions_and_pushes_applied(receiver: Receiver) -> None:
+    for n in range(3):
+        assert receiver.post(status_push(f"2211095TV1XRK{n}", "READY_TO_SHIP")).status_code == 200
+    lines = set(receiver.client.get("/metrics").text.splitlines())
+    assert "orderwatch_push_commits_total 3.0" in lines
+    assert "orderwatch_pushes_applied_total 3.0" in lines
