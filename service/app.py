@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service import metrics, shops, views, webhooks
+from service.actions import running_outbox
 from service.auth import Caller, identify, is_loopback
 from service.db import Database, StorageUnavailable
 from service.errors import HANDLERS, ApiError
@@ -203,6 +204,8 @@ def create_app(
         try:
             async with contextlib.AsyncExitStack() as stack:
                 stack.enter_context(app.state.db.checkpoints())
+                if worker:
+                    app.state.outbox = await stack.enter_async_context(running_outbox(settings, app.state.db))
                 if pollers:
                     await stack.enter_async_context(running_pollers(settings, app.state.db))
                 yield

@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-poll", action="store_true", help="do not run the pollers in this process")
     sub.add_parser("migrate", help="apply Alembic migrations to ORDERWATCH_DATABASE_URL")
     sub.add_parser("poll", help="run the pollers only (the Shopee reconciliation poll)")
-    worker = sub.add_parser("worker", help="apply stored pushes (the work 'serve --no-worker' leaves)")
+    worker = sub.add_parser("worker", help="apply stored pushes and run outbox jobs ('serve --no-worker')")
     worker.add_argument("--idle", type=float, default=0.2, help="seconds between looks when idle")
     replay = sub.add_parser("replay", help="rebuild every order and package from the event journal")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -115,9 +115,10 @@ def _poll(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
     import signal
-    import threading
 
+    from service.actions import running_outbox
     from service.db import Database
     from service.inbox import Applier
 
@@ -125,18 +126,26 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         raise ConfigurationError("--idle must be more than 0 seconds")
     db = Database(settings.database_url)
     applier = Applier(db, idle=args.idle)
-    stop = threading.Event()
-    for name in ("SIGINT", "SIGTERM"):
-        signal.signal(getattr(signal, name), lambda *_: stop.set())
-    applier.start()
-    log.info("worker applying stored pushes (looking every %.2f s when idle)", args.idle)
+
+    async def run() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for name in ("SIGINT", "SIGTERM"):
+            loop.add_signal_handler(getattr(signal, name), stop.set)
+        applier.start()
+        log.info("worker: applying stored pushes and running outbox jobs")
+        try:
+            async with running_outbox(settings, db) as outbox:
+                await stop.wait()
+        finally:
+            await asyncio.to_thread(applier.stop)
+        log.info("worker stopped after applying %d pushes; jobs %s", applier.applied, outbox.counts)
+        return 0
+
     try:
-        stop.wait()
+        return asyncio.run(run())
     finally:
-        applier.stop()
         db.dispose()
-    log.info("worker stopped after applying %d pushes", applier.applied)
-    return 0
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:

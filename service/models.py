@@ -212,6 +212,9 @@ class OutboxJob(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     last_error: Mapped[str | None] = mapped_column(sa.Text)
+    # While a worker runs the job: until when it is the worker's, and which worker.
+    lease_until: Mapped[datetime | None]
+    worker: Mapped[str | None] = mapped_column(sa.String(100))
 
 
 class Alert(Base):
@@ -278,3 +281,18 @@ class PollCursor(Base):
     name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     value: Mapped[str] = mapped_column(sa.Text)
     updated_at: Mapped[datetime]
+
+
+class Document(Base):
+    """A file a marketplace made for a package, kept to be served (the airway bill)."""
+
+    __tablename__ = "documents"
+    __table_args__ = (sa.UniqueConstraint("platform", "package_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    package_id: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    content_type: Mapped[str] = mapped_column(sa.String(100))
+    content: Mapped[bytes] = mapped_column(sa.LargeBinary)
+    created_at: Mapped[datetime]

@@ -1,0 +1,94 @@
+"""Which handler runs which outbox job kind, and running the outbox in a process.
+
+Job kinds: ``arrange_shipment`` and ``start_tracking`` (Shopee: handlers/shopee/actions.py,
+when the Shopee app is configured), ``alert`` (delivered to the log here), ``noop``
+(does nothing: benchmarks and tests of the worker itself). ``acknowledge`` (Coupang) has
+no handler yet: such jobs wait, visible, for a process that has one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from service.db import Database
+from service.outbox import Again, Context, Handler, Job, Policy, Worker
+from service.settings import Settings
+
+log = logging.getLogger("orderwatch.actions")
+alerts_log = logging.getLogger("orderwatch.alerts")
+
+
+async def noop(job: Job, _ctx: Context) -> Again | None:
+    """Do nothing; with ``payload.trace`` (a file), note the run there (worker tests)."""
+    trace = job.payload.get("trace")
+    if trace:
+        began = time.monotonic()
+        await asyncio.sleep(float(job.payload.get("seconds", 0)))
+        with open(trace, "a", encoding="utf-8") as out:
+            out.write(f"{job.id} {os.getpid()} {began:.6f} {time.monotonic():.6f}\n")
+    return None
+
+
+async def log_alert(job: Job, _ctx: Context) -> Again | None:
+    """Deliver an alert to the log (the sink every deployment has)."""
+    what = f"package {job.package_id}" if job.package_id else "order"
+    alerts_log.warning(
+        "ALERT %s order %s: %s is %s (%s)",
+        job.platform,
+        job.order_id,
+        what,
+        job.payload.get("state"),
+        job.payload.get("reason", ""),
+    )
+    return None
+
+
+def handlers(settings: Settings) -> dict[str, Handler]:
+    """The handlers this process can run, by job kind."""
+    found: dict[str, Handler] = {"noop": noop, "alert": log_alert}
+    if settings.shopee_partner_id and settings.shopee_partner_keys:
+        from handlers.shopee import actions as shopee
+
+        found.update(shopee.HANDLERS)
+    return found
+
+
+@contextlib.asynccontextmanager
+async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str, Any]]:
+    """Long-lived clients the handlers use, closed at the end."""
+    found: dict[str, Any] = {"settings": settings}
+    async with contextlib.AsyncExitStack() as stack:
+        if settings.shopee_partner_id and settings.shopee_partner_keys:
+            from handlers.shopee.client import ShopeeClient
+
+            client = ShopeeClient(
+                settings.shopee_api_base,
+                int(settings.shopee_partner_id),
+                settings.shopee_partner_keys[0].reveal(),
+            )
+            stack.push_async_callback(client.aclose)
+            found["shopee"] = client
+        yield found
+
+
+@contextlib.asynccontextmanager
+async def running_outbox(
+    settings: Settings, db: Database, policy: Policy | None = None
+) -> AsyncIterator[Worker]:
+    """Run the outbox worker in this event loop for the duration of the block."""
+    stop = asyncio.Event()
+    async with resources(settings, db) as found:
+        worker = Worker(db, handlers(settings), policy=policy, resources=found)
+        task = asyncio.create_task(worker.run(stop))
+        try:
+            yield worker
+        finally:
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
