@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import metrics, shops, views, webhooks
+from service import documents, metrics, shops, views, webhooks
 from service.actions import running_outbox
 from service.auth import Caller, identify, is_loopback
 from service.db import Database, StorageUnavailable
@@ -132,6 +132,19 @@ async def get_package(request: Request) -> Response:
     return JSONResponse(package)
 
 
+async def get_airway_bill(request: Request) -> Response:
+    authorize(request, "viewer")
+    platform = _platform(request)
+    package_id = request.path_params["package_id"]
+    found = await anyio.to_thread.run_sync(
+        documents.find, _db(request), platform, package_id, documents.AIRWAY_BILL
+    )
+    if found is None:
+        raise ApiError(404, "not_found", f"no airway bill for {platform} package {package_id} (yet)")
+    headers = {"Content-Disposition": f'inline; filename="airway-bill-{package_id}.pdf"'}
+    return Response(found.content, media_type=found.content_type, headers=headers)
+
+
 async def list_alerts(request: Request) -> Response:
     authorize(request, "viewer")
     state = request.query_params.get("state") or None
@@ -158,6 +171,7 @@ ROUTES = [
     Route("/v1/orders", list_orders),
     Route("/v1/orders/{platform}/{order_id}", get_order),
     Route("/v1/packages/{platform}/{package_id}", get_package),
+    Route("/v1/packages/{platform}/{package_id}/airway-bill", get_airway_bill),
     Route("/v1/alerts", list_alerts),
     Route("/metrics", metrics.metrics),
 ]
