@@ -223,7 +223,7 @@ class ShopeeClient:
         params.update(time_from=time_from, time_to=time_to)
         if cursor:
             params["cursor"] = cursor
-        doc = await self._call("GET", ORDER_LIST_PATH, params=params, shop=(shop_id, access_token))
+        doc = await self.call("GET", ORDER_LIST_PATH, params=params, shop=(shop_id, access_token))
         response = _member(doc, "response", dict, "get_order_list")
         orders = _member(response, "order_list", list, "get_order_list")
         order_sns = [_text(entry, "order_sn", "get_order_list") for entry in orders]
@@ -246,7 +246,7 @@ class ShopeeClient:
                 "order_sn_list": ",".join(unique[start : start + DETAIL_CHUNK]),
                 "response_optional_fields": DETAIL_FIELDS,
             }
-            doc = await self._call("GET", ORDER_DETAIL_PATH, params=params, shop=(shop_id, access_token))
+            doc = await self.call("GET", ORDER_DETAIL_PATH, params=params, shop=(shop_id, access_token))
             response = _member(doc, "response", dict, "get_order_detail")
             orders = _member(response, "order_list", list, "get_order_detail")
             details.extend(_order_detail(raw) for raw in orders)
@@ -254,7 +254,7 @@ class ShopeeClient:
 
     async def get_shop_relation(self, shop_id: str, access_token: str) -> ShopRelation:
         """Instant Mart relation from ``v2.shop.get_shop_info`` (its fields are top-level)."""
-        doc = await self._call("GET", SHOP_INFO_PATH, shop=(shop_id, access_token))
+        doc = await self.call("GET", SHOP_INFO_PATH, shop=(shop_id, access_token))
         outlets = doc.get("outlet_shop_info_list") or []
         if not isinstance(outlets, list):
             raise _unexpected("get_shop_info", "outlet_shop_info_list is not a list")
@@ -275,7 +275,7 @@ class ShopeeClient:
         if not str(shop_id).isdigit():
             raise ValueError("shop_id must be a number")
         body = {"refresh_token": refresh_token, "partner_id": self._partner_id, "shop_id": int(shop_id)}
-        doc = await self._call("POST", REFRESH_TOKEN_PATH, body=body, hidden=(refresh_token,))
+        doc = await self.call("POST", REFRESH_TOKEN_PATH, body=body, hidden=(refresh_token,))
         access = _text(doc, "access_token", "refresh_access_token")
         refresh = _text(doc, "refresh_token", "refresh_access_token")
         expire_in = doc.get("expire_in")
@@ -283,7 +283,7 @@ class ShopeeClient:
             raise _unexpected("refresh_access_token", "expire_in is not an integer")
         return TokenPair(access, refresh, expire_in)
 
-    async def _call(
+    async def call(
         self,
         method: str,
         path: str,
@@ -292,12 +292,49 @@ class ShopeeClient:
         body: Mapping[str, Any] | None = None,
         shop: tuple[str, str] | None = None,
         hidden: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
-        """The answer's JSON object; retried while the failure is worth retrying."""
+        """The answer's JSON object; retried while the failure is worth retrying.
+
+        ``shop`` is ``(shop_id, access_token)`` for a shop call; ``hidden`` names further
+        secrets to scrub from messages; ``headers`` are sent as they are.
+        """
+        doc, _ = await self._exchange(method, path, params, body, shop, hidden, headers, file_ok=False)
+        assert doc is not None
+        return doc
+
+    async def call_for_file(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+        shop: tuple[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> bytes:
+        """A call whose success is a file (not JSON): its bytes; a JSON answer is an error."""
+        doc, content = await self._exchange(method, path, params, body, shop, (), headers, file_ok=True)
+        if doc is not None:
+            raise _unexpected(path.rsplit("/", 1)[-1], "a JSON answer where a file was expected")
+        return content
+
+    async def _exchange(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str | int] | None,
+        body: Mapping[str, Any] | None,
+        shop: tuple[str, str] | None,
+        hidden: Sequence[str],
+        headers: Mapping[str, str] | None,
+        *,
+        file_ok: bool,
+    ) -> tuple[dict[str, Any] | None, bytes]:
         secrets = (self._key, *(shop[1:] if shop else ()), *hidden)
         for attempt in range(1, self._attempts + 1):
             try:
-                return await self._send(method, path, params or {}, body, shop, secrets)
+                return await self._send(method, path, params or {}, body, shop, secrets, headers, file_ok)
             except MarketplaceError as exc:
                 if attempt == self._attempts or not _retryable(exc):
                     raise
@@ -315,7 +352,9 @@ class ShopeeClient:
         body: Mapping[str, Any] | None,
         shop: tuple[str, str] | None,
         secrets: Sequence[str],
-    ) -> dict[str, Any]:
+        extra_headers: Mapping[str, str] | None = None,
+        file_ok: bool = False,
+    ) -> tuple[dict[str, Any] | None, bytes]:
         timestamp = int(self._clock())
         query: dict[str, str | int] = {"partner_id": self._partner_id, "timestamp": timestamp}
         if shop is None:
@@ -327,23 +366,32 @@ class ShopeeClient:
         query.update(params)
         name = path.rsplit("/", 1)[-1]
         content = orjson.dumps(body) if body is not None else None
-        headers = {"Content-Type": "application/json"} if content is not None else None
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        headers.update(extra_headers or {})
         try:
             answer = await self._http.request(method, path, params=query, content=content, headers=headers)
         except httpx.TimeoutException as exc:
             raise MarketplaceUnavailable(PLATFORM, f"{name}: no answer within {self._timeout:g}s") from exc
         except httpx.HTTPError as exc:
             raise MarketplaceUnavailable(PLATFORM, f"{name}: {type(exc).__name__}") from exc
-        return _envelope(name, answer, (*secrets, str(query["sign"])))
+        doc = _envelope(name, answer, (*secrets, str(query["sign"])), file_ok=file_ok)
+        return doc, answer.content
 
 
-def _envelope(name: str, answer: httpx.Response, secrets: Sequence[str]) -> dict[str, Any]:
+def _envelope(
+    name: str, answer: httpx.Response, secrets: Sequence[str], *, file_ok: bool = False
+) -> dict[str, Any] | None:
+    """The answer's JSON object, or None for a file answered where ``file_ok``; else raises."""
     status = answer.status_code
     try:
         loaded = orjson.loads(answer.content)
     except orjson.JSONDecodeError:
         loaded = None
     doc: dict[str, Any] | None = loaded if isinstance(loaded, dict) else None
+    if file_ok and doc is None and status == 200:
+        if not answer.content:
+            raise MarketplaceUnavailable(PLATFORM, f"{name}: an empty file", status=status)
+        return None  # the file itself (a PDF, or HTML/ZIP for some channels)
     code = str((doc or {}).get("error") or "")
     said = str((doc or {}).get("message") or (doc or {}).get("msg") or "")
     request_id = str((doc or {}).get("request_id") or "") or None
