@@ -2,15 +2,21 @@
 
 ``create_sandbox`` answers a Starlette app that serves the Open API v2 calls orderwatch
 makes (``get_order_list``, ``get_order_detail``, ``get_shop_info`` for the Instant Mart
-relation, and the access-token refresh) in Shopee's shapes and with Shopee's checks, and
-sends signed pushes (codes 3 and 4) to a push URL as orders change, with configurable
-faults. Its state, :class:`ShopeeSandbox`, is ``app.state.sandbox``: tests drive it
+relation, the access-token refresh, and the logistics calls: arrange shipment, tracking
+numbers, airway bills, tracking) in Shopee's shapes and with Shopee's checks, and sends
+signed pushes (codes 3 and 4) to a push URL as orders change, with configurable faults.
+A carrier moves arranged parcels to delivery, on command or on its own (auto and demo
+modes). Its state, :class:`ShopeeSandbox`, is ``app.state.sandbox``: tests drive it
 in-process, or over HTTP through the ``/sandbox`` control endpoints
 (:mod:`handlers.shopee.sandbox_control`). The modules:
 
 - :mod:`handlers.shopee.sandbox_state`: clock, shops and tokens, orders, what a change pushes;
 - :mod:`handlers.shopee.sandbox_push`: delivery, faults, retries, counts;
 - :mod:`handlers.shopee.sandbox_api`: the Shopee endpoints and their checks;
+- :mod:`handlers.shopee.sandbox_shipping`: arranging shipment, tracking numbers, airway
+  bills, logistics faults, idempotency keys, bookings;
+- :mod:`handlers.shopee.sandbox_carrier`: checkpoints, the way to delivery, auto and demo modes;
+- :mod:`handlers.shopee.sandbox_logistics`: the logistics endpoints;
 - :mod:`handlers.shopee.sandbox_control`: the control endpoints.
 """
 
@@ -24,8 +30,11 @@ from starlette.applications import Starlette
 
 from handlers.shopee.client import protect_logs
 from handlers.shopee.sandbox_api import api_routes
+from handlers.shopee.sandbox_carrier import Carrier, CarrierSettings
 from handlers.shopee.sandbox_control import control_routes
+from handlers.shopee.sandbox_logistics import logistics_routes
 from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
+from handlers.shopee.sandbox_shipping import LogisticsFaults, LogisticsSettings, SandboxLogistics
 from handlers.shopee.sandbox_state import (
     ApiFaults,
     Order,
@@ -38,6 +47,10 @@ from handlers.shopee.sandbox_state import (
 
 __all__ = [
     "ApiFaults",
+    "Carrier",
+    "CarrierSettings",
+    "LogisticsFaults",
+    "LogisticsSettings",
     "Order",
     "Package",
     "PushEngine",
@@ -45,6 +58,7 @@ __all__ = [
     "PushStats",
     "SandboxClock",
     "SandboxError",
+    "SandboxLogistics",
     "Shop",
     "ShopeeSandbox",
     "create_sandbox",
@@ -70,8 +84,10 @@ def create_sandbox(
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(sandbox.stop_demo)
             await anyio.to_thread.run_sync(sandbox.pushes.close)
 
-    app = Starlette(routes=[*api_routes(), *control_routes()], lifespan=lifespan)
+    routes = [*logistics_routes(), *api_routes(), *control_routes()]  # api_routes ends in a catch-all
+    app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app

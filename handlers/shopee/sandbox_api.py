@@ -226,7 +226,7 @@ async def get_shop_info(request: Request, sandbox: ShopeeSandbox) -> dict[str, A
         "shop_name": shop.shop_name,
         "region": shop.region,
         "status": "NORMAL",
-        "is_cb": False,
+        "is_cb": shop.cross_border,
         "is_sip": False,
         "is_upgraded_cbsc": False,
         "merchant_id": None,

@@ -2,7 +2,8 @@
 orders along, steer pushes and API faults, read the clock and the push counts.
 
     POST /sandbox/shops                   {"shop_id", "access_token"?, "refresh_token"?,
-                                           "mart_shop_id"?, "shop_name"?} -> the shop, tokens
+                                           "mart_shop_id"?, "shop_name"?, "cross_border"?}
+                                           -> the shop, tokens
     GET  /sandbox/shops                   {"shops": [...]}
     POST /sandbox/orders                  {"shop_id", "order_sn"?, "status"?, "packages"?,
                                            "days_to_ship"?, "shipping_carrier"?} -> the order
@@ -22,20 +23,41 @@ orders along, steer pushes and API faults, read the clock and the push counts.
     POST /sandbox/api/faults              {"rate"?, "kinds"?: ["500"|"429"|"hang"],
                                            "hang_seconds"?, "fail_next"?: [kind, ...]}
 
+Logistics (:mod:`handlers.shopee.sandbox_shipping`, :mod:`handlers.shopee.sandbox_carrier`):
+
+    POST /sandbox/logistics/faults        {"rate"?, "kinds"?: ["500"|"429"|"hang"], "hang_seconds"?,
+                                           "lose_rate"?, "lose_kinds"?: ["500"|"drop"|"hang"],
+                                           "fail_next"?: [kind, ...], "lose_next"?: [kind, ...]}
+    POST /sandbox/logistics/settings      {"modes"?, "tracking_delay"?, "document_delay"?,
+                                           "fail_documents"?, "memory"?, "transit_steps"?,
+                                           "failed_attempts"?, "max_failed_attempts"?,
+                                           "auto_pickup_beats"?, "complete_beats"?,
+                                           "demo_max_waiting"?} -> every setting
+    GET  /sandbox/logistics/bookings      {"bookings": {"<order_sn>/<package_number>": n}}
+    POST /sandbox/orders/{order_sn}/pickup  {"package_number"?} -> the order
+    GET  /sandbox/orders/{order_sn}/tracking  {"packages": {package_number: [checkpoint, ...]}}
+    POST /sandbox/logistics/advance       {"order_sn"?} -> {"moved": n}: one carrier step;
+                                           {"beat": true} -> a whole auto-mode beat
+    POST /sandbox/logistics/auto          {"on", "pace_seconds"?} -> the mode
+    POST /sandbox/demo                    {"on", "pace_seconds"?, "shop_id"?} -> the mode
+
 Errors answer ``{"error": "<message>"}`` with 400, 404 or 409.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
+import anyio
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from handlers.shopee.sandbox_carrier import CarrierSettings
+from handlers.shopee.sandbox_shipping import LogisticsSettings
 from handlers.shopee.sandbox_state import ApiFaults, SandboxError, ShopeeSandbox
 
 Control = Callable[[Request, ShopeeSandbox], Awaitable[Any]]
@@ -88,6 +110,7 @@ async def _add_shop(request: Request, sandbox: ShopeeSandbox) -> Any:
         refresh_token=_get(body, "refresh_token", str),
         mart_shop_id=_get(body, "mart_shop_id", int),
         shop_name=_get(body, "shop_name", str, ""),
+        cross_border=_get(body, "cross_border", bool, False),
     )
     return shop.to_json()
 
@@ -194,6 +217,91 @@ async def _api_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
     return {**asdict(sandbox.api_faults), "kinds": list(sandbox.api_faults.kinds)}
 
 
+async def _logistics_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    desk = sandbox.logistics
+    changes: dict[str, Any] = {}
+    for name in ("rate", "hang_seconds", "lose_rate"):
+        if name in body:
+            changes[name] = float(_get(body, name, (int, float)))
+    for name in ("kinds", "lose_kinds"):
+        if name in body:
+            changes[name] = tuple(_get(body, name, list))
+    desk.faults = replace(desk.faults, **changes) if changes else desk.faults
+    desk.fail_next(_get(body, "fail_next", list, []))
+    desk.lose_next(_get(body, "lose_next", list, []))
+    faults = desk.faults
+    return {**asdict(faults), "kinds": list(faults.kinds), "lose_kinds": list(faults.lose_kinds)}
+
+
+_SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
+    "modes": list,
+    "fail_documents": bool,
+    "failed_attempts": (int, float),
+}
+
+
+async def _logistics_settings(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    names = [f.name for f in (*fields(LogisticsSettings), *fields(CarrierSettings))]
+    unknown = sorted(set(body) - set(names))
+    if unknown:
+        raise SandboxError(f"unknown settings: {', '.join(unknown)}")
+    changes = {name: _get(body, name, _SETTING_TYPES.get(name, int)) for name in body}
+    sandbox.logistics.configure(**{k: v for k, v in changes.items() if v is not None})
+    carrier = asdict(sandbox.logistics.carrier.settings)
+    return {**asdict(sandbox.logistics.settings), "modes": list(sandbox.logistics.settings.modes), **carrier}
+
+
+async def _bookings(request: Request, sandbox: ShopeeSandbox) -> Any:
+    return {"bookings": sandbox.logistics.booking_counts()}
+
+
+async def _pickup(request: Request, sandbox: ShopeeSandbox) -> Any:
+    number = _get(await _body(request), "package_number", str)
+    return sandbox.logistics.carrier.pickup(request.path_params["order_sn"], number).to_json()
+
+
+async def _tracking(request: Request, sandbox: ShopeeSandbox) -> Any:
+    order = sandbox.order(request.path_params["order_sn"])
+    carrier = sandbox.logistics.carrier
+    return {
+        "packages": {
+            p.package_number: carrier.checkpoints(order.order_sn, p.package_number) for p in order.packages
+        }
+    }
+
+
+async def _advance(request: Request, sandbox: ShopeeSandbox) -> Any:
+    body = await _body(request)
+    carrier = sandbox.logistics.carrier
+    if _get(body, "beat", bool, False):
+        await anyio.to_thread.run_sync(carrier.beat)
+        return {"moved": None}
+    order_sn = _get(body, "order_sn", str)
+    if order_sn is not None:
+        sandbox.order(order_sn)
+    return {"moved": carrier.advance(order_sn)}
+
+
+async def _auto(request: Request, sandbox: ShopeeSandbox, *, demo: bool = False) -> Any:
+    body = await _body(request)
+    carrier = sandbox.logistics.carrier
+    on = _get(body, "on", bool)
+    if on is None:
+        raise SandboxError("on is required (true or false)")
+    if not on:
+        await anyio.to_thread.run_sync(carrier.stop)
+        return carrier.to_json()
+    pace = float(_get(body, "pace_seconds", (int, float), carrier.pace_seconds or 4.0))
+    carrier.start(pace, create_orders=demo, shop_id=_get(body, "shop_id", int) if demo else None)
+    return carrier.to_json()
+
+
+async def _demo(request: Request, sandbox: ShopeeSandbox) -> Any:
+    return await _auto(request, sandbox, demo=True)
+
+
 def control_routes() -> list[Route]:
     """The ``/sandbox`` routes."""
     return [
@@ -210,4 +318,12 @@ def control_routes() -> list[Route]:
         Route("/sandbox/pushes/drain", control(_push_drain), methods=["POST"]),
         Route("/sandbox/pushes/stats", control(_push_stats), methods=["GET"]),
         Route("/sandbox/api/faults", control(_api_faults), methods=["POST"]),
+        Route("/sandbox/logistics/faults", control(_logistics_faults), methods=["POST"]),
+        Route("/sandbox/logistics/settings", control(_logistics_settings), methods=["POST"]),
+        Route("/sandbox/logistics/bookings", control(_bookings), methods=["GET"]),
+        Route("/sandbox/orders/{order_sn}/pickup", control(_pickup), methods=["POST"]),
+        Route("/sandbox/orders/{order_sn}/tracking", control(_tracking), methods=["GET"]),
+        Route("/sandbox/logistics/advance", control(_advance), methods=["POST"]),
+        Route("/sandbox/logistics/auto", control(_auto), methods=["POST"]),
+        Route("/sandbox/demo", control(_demo), methods=["POST"]),
     ]

@@ -17,11 +17,14 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from handlers.shopee.sandbox_push import PushEngine, PushFaults
+
+if TYPE_CHECKING:
+    from handlers.shopee.sandbox_shipping import SandboxLogistics
 
 _OPEN = {"UNPAID", "PENDING", "READY_TO_SHIP", "PROCESSED", "RETRY_SHIP", "SHIPPED", "INVOICE_PENDING"}
 _CLOSING = {"TO_CONFIRM_RECEIVE", "IN_CANCEL", "CANCELLED", "TO_RETURN", "COMPLETED"}
@@ -82,6 +85,7 @@ class Shop:
     mart_shop_id: int | None = None
     shop_name: str = ""
     region: str = "SG"
+    cross_border: bool = False
     retired_token: str | None = None
     retired_until: int = 0
 
@@ -93,6 +97,7 @@ class Shop:
             "refresh_token": self.refresh_token,
             "expire_in": TOKEN_LIFETIME,
             "mart_shop_id": self.mart_shop_id,
+            "cross_border": self.cross_border,
         }
 
 
@@ -173,6 +178,23 @@ class ShopeeSandbox:
         self._ids = random.Random(f"{seed}:ids")
         self._fault_rng = random.Random(f"{seed}:api")
         self._scripted: deque[str] = deque()
+        from handlers.shopee.sandbox_shipping import SandboxLogistics  # it builds on this module
+
+        self.logistics: SandboxLogistics = SandboxLogistics(self, seed)
+
+    @property
+    def lock(self) -> threading.RLock:
+        """The lock every change of the sandbox's world holds (re-entrant)."""
+        return self._lock
+
+    def start_demo(self, pace_seconds: float = 4.0, shop_id: int | None = None) -> None:
+        """Demo mode: every ``pace_seconds`` a new order of the shop (UNPAID, paid on the next
+        beat) and one step for every parcel on its way; arranging shipment is left to orderwatch."""
+        self.logistics.carrier.start(pace_seconds, create_orders=True, shop_id=shop_id)
+
+    def stop_demo(self) -> None:
+        """Stop demo mode (and the carrier's auto mode)."""
+        self.logistics.carrier.stop()
 
     # -- shops and tokens -----------------------------------------------------------------
 
@@ -184,8 +206,10 @@ class ShopeeSandbox:
         refresh_token: str | None = None,
         mart_shop_id: int | None = None,
         shop_name: str = "",
+        cross_border: bool = False,
     ) -> Shop:
-        """Authorize a shop (an outlet of ``mart_shop_id`` when given); the shop."""
+        """Authorize a shop (an outlet of ``mart_shop_id`` when given; a cross-border shop's
+        parcels pass customs); the shop."""
         if shop_id <= 0 or (mart_shop_id is not None and mart_shop_id <= 0):
             raise SandboxError("shop ids are positive integers")
         with self._lock:
@@ -196,6 +220,7 @@ class ShopeeSandbox:
                 expires_at=self.clock.now() + TOKEN_LIFETIME,
                 mart_shop_id=mart_shop_id,
                 shop_name=shop_name or f"sandbox shop {shop_id}",
+                cross_border=cross_border,
             )
             self.shops[shop_id] = shop
             return shop

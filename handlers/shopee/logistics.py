@@ -1,0 +1,457 @@
+"""Shopee logistics calls: arrange shipment, the tracking number, the airway bill, tracking.
+
+:class:`ShopeeLogistics` wraps a :class:`~handlers.shopee.client.ShopeeClient` (signing,
+envelope, retries and error mapping are the client's). The flow, as Shopee's guide lays it
+out: ``get_shipping_parameter`` (which of pickup, dropoff and non-integrated the package
+allows, with addresses, time slots and branches) → ``ship_order`` → ``get_tracking_number``
+(empty for a while after arranging: poll) → ``create_shipping_document`` →
+``get_shipping_document_result`` until READY → ``download_shipping_document`` (the file
+itself, not JSON) → ``get_tracking_info`` for the carrier's checkpoints.
+
+``ship_order`` is safe to retry: the client retries a lost answer by itself, and Shopee
+answers a second arrangement of the same package with ``logistics.package_already_shipped``,
+which is taken as success (``ShipResult.already``). An optional idempotency key travels as
+the ``Idempotency-Key`` header; real Shopee has no such header (the sandbox honours it).
+Paths, fields and error names are recorded with their sources in docs/platforms.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from handlers.errors import MarketplaceError, RequestRejected
+from handlers.shopee.client import PLATFORM, ShopeeClient
+
+SHIPPING_PARAMETER_PATH = "/api/v2/logistics/get_shipping_parameter"
+SHIP_ORDER_PATH = "/api/v2/logistics/ship_order"
+TRACKING_NUMBER_PATH = "/api/v2/logistics/get_tracking_number"
+CREATE_DOCUMENT_PATH = "/api/v2/logistics/create_shipping_document"
+DOCUMENT_RESULT_PATH = "/api/v2/logistics/get_shipping_document_result"
+DOWNLOAD_DOCUMENT_PATH = "/api/v2/logistics/download_shipping_document"
+TRACKING_INFO_PATH = "/api/v2/logistics/get_tracking_info"
+
+log = logging.getLogger("orderwatch.shopee")
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+DOCUMENT_TYPES = (
+    "NORMAL_AIR_WAYBILL",
+    "THERMAL_AIR_WAYBILL",
+    "NORMAL_JOB_AIR_WAYBILL",
+    "THERMAL_JOB_AIR_WAYBILL",
+)
+DocumentStatus = Literal["READY", "PROCESSING", "FAILED"]
+DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("READY", "PROCESSING", "FAILED")
+# A second ship_order of the same package. The message form is one integrator's record of
+# a logistics.error_param answer; both are treated as "already arranged".
+_ALREADY_CODES = frozenset({"package_already_shipped"})
+_NOT_SPLIT = "ship_order_not_need_pacakge_number"  # (sic) package_number sent for an order not split
+_ALREADY_MESSAGE = re.compile(r"(?i)has been shipped|already been (?:shipped|arranged)")
+
+
+@dataclass(frozen=True)
+class TimeSlot:
+    """A pickup time slot of an address; ``pickup_time_id`` goes into ``ship_order``."""
+
+    pickup_time_id: str
+    date: int
+    time_text: str = ""
+
+
+@dataclass(frozen=True)
+class PickupAddress:
+    """A shop address the carrier can pick up from, with its time slots."""
+
+    address_id: int
+    address: str
+    city: str
+    zipcode: str
+    flags: tuple[str, ...]
+    time_slots: tuple[TimeSlot, ...]
+
+
+@dataclass(frozen=True)
+class DropoffBranch:
+    """A carrier branch the seller can drop the parcel off at."""
+
+    branch_id: int
+    address: str
+    city: str
+    zipcode: str
+
+
+@dataclass(frozen=True)
+class ShippingParameter:
+    """What ``ship_order`` needs for a package: per mode, the fields Shopee asks for (None
+    when the mode is not offered), and the addresses and branches to choose from."""
+
+    pickup: tuple[str, ...] | None
+    dropoff: tuple[str, ...] | None
+    non_integrated: tuple[str, ...] | None
+    addresses: tuple[PickupAddress, ...]
+    branches: tuple[DropoffBranch, ...]
+
+    @property
+    def allows_pickup(self) -> bool:
+        """The carrier can pick the parcel up."""
+        return self.pickup is not None
+
+    @property
+    def allows_dropoff(self) -> bool:
+        """The seller can drop the parcel off."""
+        return self.dropoff is not None
+
+    @property
+    def allows_non_integrated(self) -> bool:
+        """The seller ships with a carrier of their own and uploads its tracking number."""
+        return self.non_integrated is not None
+
+
+@dataclass(frozen=True)
+class Pickup:
+    """Arrange a pickup at ``address_id`` in the slot ``pickup_time_id``."""
+
+    address_id: int
+    pickup_time_id: str
+
+
+@dataclass(frozen=True)
+class Dropoff:
+    """Arrange a drop-off; send the fields ``info_needed.dropoff`` lists (maybe none)."""
+
+    branch_id: int | None = None
+    sender_real_name: str | None = None
+    tracking_number: str | None = None
+    slug: str | None = None
+
+
+@dataclass(frozen=True)
+class NonIntegrated:
+    """Ship with the seller's own carrier under its ``tracking_number``."""
+
+    tracking_number: str
+
+
+@dataclass(frozen=True)
+class ShipResult:
+    """The package is arranged; ``already`` when Shopee said it had been arranged before."""
+
+    order_sn: str
+    package_number: str | None
+    already: bool
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One step of the carrier's tracking; ``logistics_status`` is Shopee's tracking status
+    (``PICKED_UP``, ``DELIVERY_PENDING``, ``DELIVERED``, ``FAILED_DELIVERED``...)."""
+
+    update_time: int
+    description: str
+    logistics_status: str
+
+
+@dataclass(frozen=True)
+class TrackingInfo:
+    """The package's logistics status (``LOGISTICS_*``) and its checkpoints, oldest first."""
+
+    order_sn: str
+    package_number: str
+    logistics_status: str
+    checkpoints: tuple[Checkpoint, ...]
+
+
+class ShopeeLogistics:
+    """The logistics calls of one partner, through its :class:`ShopeeClient`."""
+
+    def __init__(self, client: ShopeeClient) -> None:
+        self.client = client
+
+    async def get_shipping_parameter(
+        self, shop_id: str, access_token: str, order_sn: str, package_number: str | None = None
+    ) -> ShippingParameter:
+        """Which ways of handing the parcel over the package allows, with their choices."""
+        params = _package_query(order_sn, package_number)
+        doc = await self.client.call(
+            "GET", SHIPPING_PARAMETER_PATH, params=params, shop=(shop_id, access_token)
+        )
+        response = _object(doc.get("response"), "get_shipping_parameter", "response")
+        needed = _object(response.get("info_needed") or {}, "get_shipping_parameter", "info_needed")
+        pickup = _object(response.get("pickup") or {}, "get_shipping_parameter", "pickup")
+        dropoff = _object(response.get("dropoff") or {}, "get_shipping_parameter", "dropoff")
+        return ShippingParameter(
+            pickup=_needed(needed, "pickup"),
+            dropoff=_needed(needed, "dropoff"),
+            non_integrated=_needed(needed, "non_integrated"),
+            addresses=tuple(_address(a) for a in _list(pickup.get("address_list"), "address_list")),
+            branches=tuple(_branch(b) for b in _list(dropoff.get("branch_list"), "branch_list")),
+        )
+
+    async def ship_order(
+        self,
+        shop_id: str,
+        access_token: str,
+        order_sn: str,
+        package_number: str | None = None,
+        *,
+        pickup: Pickup | Mapping[str, Any] | None = None,
+        dropoff: Dropoff | Mapping[str, Any] | None = None,
+        non_integrated: NonIntegrated | Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> ShipResult:
+        """Arrange shipment of the package; a package arranged before counts as success, with
+        ``already=True``. Shopee wants ``package_number`` for split orders only: sent for an
+        order that is not split, the call is made again without it."""
+        modes = (("pickup", pickup), ("dropoff", dropoff), ("non_integrated", non_integrated))
+        chosen = [(name, value) for name, value in modes if value is not None]
+        if len(chosen) != 1:
+            raise ValueError("ship_order takes exactly one of pickup, dropoff and non_integrated")
+        name, value = chosen[0]
+        body: dict[str, Any] = {"order_sn": order_sn, name: _mode_body(name, value)}
+        if package_number is not None:
+            body["package_number"] = package_number
+        headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
+        shop = (shop_id, access_token)
+        try:
+            try:
+                doc = await self.client.call("POST", SHIP_ORDER_PATH, body=body, shop=shop, headers=headers)
+            except RequestRejected as exc:
+                if package_number is None or _code(exc) != _NOT_SPLIT:
+                    raise
+                # Shopee wants package_number for split orders only: the same call without it.
+                del body["package_number"]
+                doc = await self.client.call("POST", SHIP_ORDER_PATH, body=body, shop=shop, headers=headers)
+        except RequestRejected as exc:
+            if not _already_arranged(exc):
+                raise
+            return ShipResult(order_sn, package_number, already=True, request_id=exc.request_id)
+        return ShipResult(order_sn, package_number, already=False, request_id=_request_id(doc))
+
+    async def get_tracking_number(
+        self, shop_id: str, access_token: str, order_sn: str, package_number: str | None = None
+    ) -> str | None:
+        """The package's tracking number, or None while Shopee has none yet (poll again)."""
+        params = _package_query(order_sn, package_number)
+        doc = await self.client.call("GET", TRACKING_NUMBER_PATH, params=params, shop=(shop_id, access_token))
+        response = _object(doc.get("response"), "get_tracking_number", "response")
+        number = response.get("tracking_number")
+        return number if isinstance(number, str) and number.strip() else None
+
+    async def create_shipping_document(
+        self,
+        shop_id: str,
+        access_token: str,
+        order_sn: str,
+        package_number: str | None = None,
+        *,
+        tracking_number: str | None = None,
+        document_type: str = "NORMAL_AIR_WAYBILL",
+    ) -> None:
+        """Ask Shopee to make the package's airway bill (a task: then poll its result)."""
+        entry = _document_entry(order_sn, package_number, document_type)
+        if tracking_number:
+            entry["tracking_number"] = tracking_number
+        name = "create_shipping_document"
+        doc = await self.client.call(
+            "POST", CREATE_DOCUMENT_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token)
+        )
+        _failure_of(_only_result(doc, name, order_sn), name, doc)
+
+    async def get_shipping_document_result(
+        self,
+        shop_id: str,
+        access_token: str,
+        order_sn: str,
+        package_number: str | None = None,
+        *,
+        document_type: str = "NORMAL_AIR_WAYBILL",
+    ) -> DocumentStatus:
+        """The airway bill task's status: READY, PROCESSING or FAILED."""
+        entry = _document_entry(order_sn, package_number, document_type)
+        name = "get_shipping_document_result"
+        doc = await self.client.call(
+            "POST", DOCUMENT_RESULT_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token)
+        )
+        result = _only_result(doc, name, order_sn)
+        status = result.get("status")
+        for known in DOCUMENT_STATUSES:
+            if status == known:
+                return known
+        if result.get("fail_error"):  # no task (never created, or refused): make one again
+            log.info("%s: %s: %s", name, result.get("fail_error"), result.get("fail_message"))
+            return "FAILED"
+        raise _unexpected(name, f"unknown status {status!r}")
+
+    async def download_shipping_document(
+        self,
+        shop_id: str,
+        access_token: str,
+        order_sn: str,
+        package_number: str | None = None,
+        *,
+        document_type: str = "NORMAL_AIR_WAYBILL",
+    ) -> bytes:
+        """The airway bill file as Shopee answers it (PDF mostly; HTML or ZIP for some channels)."""
+        _check_document_type(document_type)
+        entry: dict[str, Any] = {"order_sn": order_sn}
+        if package_number is not None:
+            entry["package_number"] = package_number
+        body = {"shipping_document_type": document_type, "order_list": [entry]}
+        return await self.client.call_for_file(
+            "POST", DOWNLOAD_DOCUMENT_PATH, body=body, shop=(shop_id, access_token)
+        )
+
+    async def get_tracking_info(
+        self, shop_id: str, access_token: str, order_sn: str, package_number: str | None = None
+    ) -> TrackingInfo:
+        """The package's logistics status and the carrier's checkpoints so far, oldest first."""
+        params = _package_query(order_sn, package_number)
+        doc = await self.client.call("GET", TRACKING_INFO_PATH, params=params, shop=(shop_id, access_token))
+        response = _object(doc.get("response"), "get_tracking_info", "response")
+        status = response.get("logistics_status")
+        if not isinstance(status, str) or not status:
+            raise _unexpected("get_tracking_info", "logistics_status is missing")
+        listed = [_checkpoint(c) for c in _list(response.get("tracking_info"), "tracking_info")]
+        # Shopee lists the newest first: reversed, then ordered by time (ties keep that order)
+        checkpoints = sorted(reversed(listed), key=lambda c: c.update_time)
+        number = response.get("package_number")
+        return TrackingInfo(
+            order_sn=str(response.get("order_sn") or order_sn),
+            package_number=str(number) if number else package_number or "",
+            logistics_status=status,
+            checkpoints=tuple(checkpoints),
+        )
+
+
+def _package_query(order_sn: str, package_number: str | None) -> dict[str, str | int]:
+    if not order_sn:
+        raise ValueError("order_sn is required")
+    params: dict[str, str | int] = {"order_sn": order_sn}
+    if package_number:  # Shopee: never send an empty package_number
+        params["package_number"] = package_number
+    return params
+
+
+def _check_document_type(document_type: str) -> None:
+    if document_type not in DOCUMENT_TYPES:
+        raise ValueError(f"document_type must be one of {', '.join(DOCUMENT_TYPES)}")
+
+
+def _document_entry(order_sn: str, package_number: str | None, document_type: str) -> dict[str, Any]:
+    _check_document_type(document_type)
+    entry: dict[str, Any] = {"order_sn": order_sn, "shipping_document_type": document_type}
+    if package_number is not None:
+        entry["package_number"] = package_number
+    return entry
+
+
+def _mode_body(name: str, value: object) -> dict[str, Any]:
+    kinds: dict[str, type] = {"pickup": Pickup, "dropoff": Dropoff, "non_integrated": NonIntegrated}
+    kind = kinds[name]
+    chosen = value if isinstance(value, kind) else kind(**dict(value))  # type: ignore[call-overload]
+    # Shopee: send the mode's object even when it has nothing in it (a plain dropoff is {}).
+    return {k: v for k, v in vars(chosen).items() if v is not None}
+
+
+def _code(exc: MarketplaceError) -> str:
+    return (exc.code or "").strip().rsplit(".", 1)[-1]
+
+
+def _already_arranged(exc: MarketplaceError) -> bool:
+    base = _code(exc)
+    return base in _ALREADY_CODES or (base == "error_param" and bool(_ALREADY_MESSAGE.search(exc.message)))
+
+
+def _request_id(doc: Mapping[str, Any]) -> str | None:
+    value = doc.get("request_id")
+    return str(value) if value else None
+
+
+def _only_result(doc: Mapping[str, Any], name: str, order_sn: str) -> Mapping[str, Any]:
+    response = _object(doc.get("response"), name, "response")
+    results = [r for r in _list(response.get("result_list"), "result_list") if isinstance(r, Mapping)]
+    for result in results:
+        if result.get("order_sn") == order_sn:
+            return result
+    raise _unexpected(name, "the order is not in result_list")
+
+
+def _failure_of(result: Mapping[str, Any], name: str, doc: Mapping[str, Any]) -> None:
+    """Raise the per-order failure Shopee reports inside a successful answer, if any."""
+    error = str(result.get("fail_error") or "")
+    if error:
+        said = str(result.get("fail_message") or error)
+        raise RequestRejected(
+            PLATFORM, f"{name}: {said}", code=error, request_id=_request_id(doc), status=200
+        )
+
+
+def _unexpected(name: str, what: str) -> MarketplaceError:
+    return MarketplaceError(PLATFORM, f"{name}: unexpected answer: {what}")
+
+
+def _object(value: object, name: str, what: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _unexpected(name, f"{what} is not an object")
+    return value
+
+
+def _list(value: object, what: str) -> list[Any]:
+    if value is None:  # Shopee answers null for an empty list ("branch_list": null)
+        return []
+    if not isinstance(value, list):
+        raise _unexpected("logistics", f"{what} is not a list")
+    return value
+
+
+def _needed(needed: Mapping[str, Any], mode: str) -> tuple[str, ...] | None:
+    if mode not in needed:
+        return None
+    return tuple(str(field) for field in _list(needed[mode], f"info_needed.{mode}"))
+
+
+def _int(holder: Mapping[str, Any], key: str) -> int:
+    value = holder.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _unexpected("logistics", f"{key} is not an integer")
+    return value
+
+
+def _str(holder: Mapping[str, Any], key: str) -> str:
+    value = holder.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _address(raw: object) -> PickupAddress:
+    entry = _object(raw, "get_shipping_parameter", "an address")
+    slots = []
+    for slot in _list(entry.get("time_slot_list"), "time_slot_list"):
+        slot = _object(slot, "get_shipping_parameter", "a time slot")
+        slot_id = _str(slot, "pickup_time_id")
+        if not slot_id:
+            raise _unexpected("get_shipping_parameter", "pickup_time_id is missing")
+        slots.append(TimeSlot(slot_id, _int(slot, "date"), _str(slot, "time_text")))
+    return PickupAddress(
+        address_id=_int(entry, "address_id"),
+        address=_str(entry, "address"),
+        city=_str(entry, "city"),
+        zipcode=_str(entry, "zipcode"),
+        flags=tuple(str(f) for f in _list(entry.get("address_flag"), "address_flag")),
+        time_slots=tuple(slots),
+    )
+
+
+def _branch(raw: object) -> DropoffBranch:
+    entry = _object(raw, "get_shipping_parameter", "a branch")
+    return DropoffBranch(
+        _int(entry, "branch_id"), _str(entry, "address"), _str(entry, "city"), _str(entry, "zipcode")
+    )
+
+
+def _checkpoint(raw: object) -> Checkpoint:
+    entry = _object(raw, "get_tracking_info", "a checkpoint")
+    return Checkpoint(_int(entry, "update_time"), _str(entry, "description"), _str(entry, "logistics_status"))
