@@ -25,6 +25,33 @@ from typing import Any, Literal
 
 from handlers.errors import MarketplaceError, RequestRejected
 from handlers.shopee.client import PLATFORM, ShopeeClient
+from handlers.shopee.logistics_answers import (
+    Checkpoint,
+    DropoffBranch,
+    PickupAddress,
+    ShippingParameter,
+    TimeSlot,
+    TrackingInfo,
+    list_of,
+    object_of,
+    parse_shipping_parameter,
+    parse_tracking_info,
+    unexpected,
+)
+
+__all__ = [
+    "Checkpoint",
+    "Dropoff",
+    "DropoffBranch",
+    "NonIntegrated",
+    "Pickup",
+    "PickupAddress",
+    "ShipResult",
+    "ShippingParameter",
+    "ShopeeLogistics",
+    "TimeSlot",
+    "TrackingInfo",
+]
 
 SHIPPING_PARAMETER_PATH = "/api/v2/logistics/get_shipping_parameter"
 SHIP_ORDER_PATH = "/api/v2/logistics/ship_order"
@@ -50,64 +77,6 @@ DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("READY", "PROCESSING", "FAILED"
 _ALREADY_CODES = frozenset({"package_already_shipped"})
 _NOT_SPLIT = "ship_order_not_need_pacakge_number"  # (sic) package_number sent for an order not split
 _ALREADY_MESSAGE = re.compile(r"(?i)has been shipped|already been (?:shipped|arranged)")
-
-
-@dataclass(frozen=True)
-class TimeSlot:
-    """A pickup time slot of an address; ``pickup_time_id`` goes into ``ship_order``."""
-
-    pickup_time_id: str
-    date: int
-    time_text: str = ""
-
-
-@dataclass(frozen=True)
-class PickupAddress:
-    """A shop address the carrier can pick up from, with its time slots."""
-
-    address_id: int
-    address: str
-    city: str
-    zipcode: str
-    flags: tuple[str, ...]
-    time_slots: tuple[TimeSlot, ...]
-
-
-@dataclass(frozen=True)
-class DropoffBranch:
-    """A carrier branch the seller can drop the parcel off at."""
-
-    branch_id: int
-    address: str
-    city: str
-    zipcode: str
-
-
-@dataclass(frozen=True)
-class ShippingParameter:
-    """What ``ship_order`` needs for a package: per mode, the fields Shopee asks for (None
-    when the mode is not offered), and the addresses and branches to choose from."""
-
-    pickup: tuple[str, ...] | None
-    dropoff: tuple[str, ...] | None
-    non_integrated: tuple[str, ...] | None
-    addresses: tuple[PickupAddress, ...]
-    branches: tuple[DropoffBranch, ...]
-
-    @property
-    def allows_pickup(self) -> bool:
-        """The carrier can pick the parcel up."""
-        return self.pickup is not None
-
-    @property
-    def allows_dropoff(self) -> bool:
-        """The seller can drop the parcel off."""
-        return self.dropoff is not None
-
-    @property
-    def allows_non_integrated(self) -> bool:
-        """The seller ships with a carrier of their own and uploads its tracking number."""
-        return self.non_integrated is not None
 
 
 @dataclass(frozen=True)
@@ -145,26 +114,6 @@ class ShipResult:
     request_id: str | None = None
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """One step of the carrier's tracking; ``logistics_status`` is Shopee's tracking status
-    (``PICKED_UP``, ``DELIVERY_PENDING``, ``DELIVERED``, ``FAILED_DELIVERED``...)."""
-
-    update_time: int
-    description: str
-    logistics_status: str
-
-
-@dataclass(frozen=True)
-class TrackingInfo:
-    """The package's logistics status (``LOGISTICS_*``) and its checkpoints, oldest first."""
-
-    order_sn: str
-    package_number: str
-    logistics_status: str
-    checkpoints: tuple[Checkpoint, ...]
-
-
 class ShopeeLogistics:
     """The logistics calls of one partner, through its :class:`ShopeeClient`."""
 
@@ -179,17 +128,7 @@ class ShopeeLogistics:
         doc = await self.client.call(
             "GET", SHIPPING_PARAMETER_PATH, params=params, shop=(shop_id, access_token)
         )
-        response = _object(doc.get("response"), "get_shipping_parameter", "response")
-        needed = _object(response.get("info_needed") or {}, "get_shipping_parameter", "info_needed")
-        pickup = _object(response.get("pickup") or {}, "get_shipping_parameter", "pickup")
-        dropoff = _object(response.get("dropoff") or {}, "get_shipping_parameter", "dropoff")
-        return ShippingParameter(
-            pickup=_needed(needed, "pickup"),
-            dropoff=_needed(needed, "dropoff"),
-            non_integrated=_needed(needed, "non_integrated"),
-            addresses=tuple(_address(a) for a in _list(pickup.get("address_list"), "address_list")),
-            branches=tuple(_branch(b) for b in _list(dropoff.get("branch_list"), "branch_list")),
-        )
+        return parse_shipping_parameter(doc)
 
     async def ship_order(
         self,
@@ -237,7 +176,7 @@ class ShopeeLogistics:
         """The package's tracking number, or None while Shopee has none yet (poll again)."""
         params = _package_query(order_sn, package_number)
         doc = await self.client.call("GET", TRACKING_NUMBER_PATH, params=params, shop=(shop_id, access_token))
-        response = _object(doc.get("response"), "get_tracking_number", "response")
+        response = object_of(doc.get("response"), "get_tracking_number", "response")
         number = response.get("tracking_number")
         return number if isinstance(number, str) and number.strip() else None
 
@@ -284,7 +223,7 @@ class ShopeeLogistics:
         if result.get("fail_error"):  # no task (never created, or refused): make one again
             log.info("%s: %s: %s", name, result.get("fail_error"), result.get("fail_message"))
             return "FAILED"
-        raise _unexpected(name, f"unknown status {status!r}")
+        raise unexpected(name, f"unknown status {status!r}")
 
     async def download_shipping_document(
         self,
@@ -311,20 +250,7 @@ class ShopeeLogistics:
         """The package's logistics status and the carrier's checkpoints so far, oldest first."""
         params = _package_query(order_sn, package_number)
         doc = await self.client.call("GET", TRACKING_INFO_PATH, params=params, shop=(shop_id, access_token))
-        response = _object(doc.get("response"), "get_tracking_info", "response")
-        status = response.get("logistics_status")
-        if not isinstance(status, str) or not status:
-            raise _unexpected("get_tracking_info", "logistics_status is missing")
-        listed = [_checkpoint(c) for c in _list(response.get("tracking_info"), "tracking_info")]
-        # Shopee lists the newest first: reversed, then ordered by time (ties keep that order)
-        checkpoints = sorted(reversed(listed), key=lambda c: c.update_time)
-        number = response.get("package_number")
-        return TrackingInfo(
-            order_sn=str(response.get("order_sn") or order_sn),
-            package_number=str(number) if number else package_number or "",
-            logistics_status=status,
-            checkpoints=tuple(checkpoints),
-        )
+        return parse_tracking_info(doc, order_sn, package_number)
 
 
 def _package_query(order_sn: str, package_number: str | None) -> dict[str, str | int]:
@@ -372,12 +298,12 @@ def _request_id(doc: Mapping[str, Any]) -> str | None:
 
 
 def _only_result(doc: Mapping[str, Any], name: str, order_sn: str) -> Mapping[str, Any]:
-    response = _object(doc.get("response"), name, "response")
-    results = [r for r in _list(response.get("result_list"), "result_list") if isinstance(r, Mapping)]
+    response = object_of(doc.get("response"), name, "response")
+    results = [r for r in list_of(response.get("result_list"), "result_list") if isinstance(r, Mapping)]
     for result in results:
         if result.get("order_sn") == order_sn:
             return result
-    raise _unexpected(name, "the order is not in result_list")
+    raise unexpected(name, "the order is not in result_list")
 
 
 def _failure_of(result: Mapping[str, Any], name: str, doc: Mapping[str, Any]) -> None:
@@ -388,70 +314,3 @@ def _failure_of(result: Mapping[str, Any], name: str, doc: Mapping[str, Any]) ->
         raise RequestRejected(
             PLATFORM, f"{name}: {said}", code=error, request_id=_request_id(doc), status=200
         )
-
-
-def _unexpected(name: str, what: str) -> MarketplaceError:
-    return MarketplaceError(PLATFORM, f"{name}: unexpected answer: {what}")
-
-
-def _object(value: object, name: str, what: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise _unexpected(name, f"{what} is not an object")
-    return value
-
-
-def _list(value: object, what: str) -> list[Any]:
-    if value is None:  # Shopee answers null for an empty list ("branch_list": null)
-        return []
-    if not isinstance(value, list):
-        raise _unexpected("logistics", f"{what} is not a list")
-    return value
-
-
-def _needed(needed: Mapping[str, Any], mode: str) -> tuple[str, ...] | None:
-    if mode not in needed:
-        return None
-    return tuple(str(field) for field in _list(needed[mode], f"info_needed.{mode}"))
-
-
-def _int(holder: Mapping[str, Any], key: str) -> int:
-    value = holder.get(key)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _unexpected("logistics", f"{key} is not an integer")
-    return value
-
-
-def _str(holder: Mapping[str, Any], key: str) -> str:
-    value = holder.get(key)
-    return value if isinstance(value, str) else ""
-
-
-def _address(raw: object) -> PickupAddress:
-    entry = _object(raw, "get_shipping_parameter", "an address")
-    slots = []
-    for slot in _list(entry.get("time_slot_list"), "time_slot_list"):
-        slot = _object(slot, "get_shipping_parameter", "a time slot")
-        slot_id = _str(slot, "pickup_time_id")
-        if not slot_id:
-            raise _unexpected("get_shipping_parameter", "pickup_time_id is missing")
-        slots.append(TimeSlot(slot_id, _int(slot, "date"), _str(slot, "time_text")))
-    return PickupAddress(
-        address_id=_int(entry, "address_id"),
-        address=_str(entry, "address"),
-        city=_str(entry, "city"),
-        zipcode=_str(entry, "zipcode"),
-        flags=tuple(str(f) for f in _list(entry.get("address_flag"), "address_flag")),
-        time_slots=tuple(slots),
-    )
-
-
-def _branch(raw: object) -> DropoffBranch:
-    entry = _object(raw, "get_shipping_parameter", "a branch")
-    return DropoffBranch(
-        _int(entry, "branch_id"), _str(entry, "address"), _str(entry, "city"), _str(entry, "zipcode")
-    )
-
-
-def _checkpoint(raw: object) -> Checkpoint:
-    entry = _object(raw, "get_tracking_info", "a checkpoint")
-    return Checkpoint(_int(entry, "update_time"), _str(entry, "description"), _str(entry, "logistics_status"))
