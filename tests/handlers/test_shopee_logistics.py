@@ -377,3 +377,11 @@ async def test_no_token_key_or_sign_reaches_a_log_record_or_an_error_message(
     assert any(r.name == "orderwatch.shopee" for r in caplog.records)  # the retries were logged
     for secret in (KEY, TOKEN, *signs):
         assert all(secret not in text for text in texts), secret
+
+
+async def test_an_airway_bill_task_answered_without_a_result_list_is_taken() -> None:
+    bodies = [b'{"error":"","message":"","request_id":"r"}', b'{"error":"","message":"","response":{}}']
+    for body in bodies:
+        transport = httpx.MockTransport(lambda request, body=body: httpx.Response(200, content=body))
+        async with ShopeeClient("http://shopee.test", PARTNER_ID, KEY, transport=transport) as client:
+            await ShopeeLogistics(client).create_shipping_document(SHOP, TOKEN, "2311148GSS8GBB")
