@@ -52,6 +52,8 @@ class Settings:
     # The reconciliation poll: how often, and how far back before the last good poll.
     shopee_reconcile_seconds: float = 300.0
     shopee_reconcile_overlap_seconds: float = 600.0
+    # How often a picked-up parcel's checkpoints are read until it is delivered (or final).
+    tracking_seconds: float = 900.0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -80,6 +82,9 @@ class Settings:
             shopee_reconcile_seconds=_seconds(
                 "ORDERWATCH_SHOPEE_RECONCILE_SECONDS",
                 config("ORDERWATCH_SHOPEE_RECONCILE_SECONDS", default="300"),
+            ),
+            tracking_seconds=_seconds(
+                "ORDERWATCH_TRACKING_SECONDS", config("ORDERWATCH_TRACKING_SECONDS", default="900")
             ),
             shopee_reconcile_overlap_seconds=_seconds(
                 "ORDERWATCH_SHOPEE_RECONCILE_OVERLAP_SECONDS",

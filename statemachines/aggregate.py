@@ -40,6 +40,11 @@ class Change(NamedTuple):
     catch_up: bool
 
 
+ORDER_LEFT_SELLER = frozenset({"shipped", "delivered", "returning", "returned"})
+PACKAGE_AT_SELLER = frozenset({"created", "processing", "ready_for_pickup"})
+_PICKED_UP = maps.Target("picked_up")
+
+
 @dataclass(frozen=True)
 class Action:
     """Work the outbox must do after commit; ``key`` makes it happen once."""
@@ -271,6 +276,13 @@ class OrderAggregate:
         live = [p for p in self.packages.values() if p.subject.state != "cancelled"]
         if not live:
             return
+        said = item.event.kind is EventKind.ORDER_STATUS and not item.event.package_id
+        if state in ORDER_LEFT_SELLER and said:
+            # The marketplace says the order shipped: its parcels are with the carrier (Shopee's
+            # pushes name no package), which starts their tracking.
+            for package in live:
+                if package.subject.state in PACKAGE_AT_SELLER:
+                    self._move(PACKAGE, package.subject, package, _PICKED_UP, item)
         if all(p.subject.state == "delivered" for p in live):
             goal = "delivered"
         elif all(p.subject.state in PACKAGE_LEFT_SELLER for p in live):

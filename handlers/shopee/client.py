@@ -49,7 +49,7 @@ DETAIL_CHUNK = 50  # get_order_detail: order_sn_list holds 1..50
 TIME_RANGE_FIELDS = ("create_time", "update_time")
 # Optional fields of get_order_detail come back only when asked for; ship_by_date,
 # create_time, update_time and order_status are returned by default.
-DETAIL_FIELDS = "package_list,shipping_carrier,pickup_done_time,cancel_by,cancel_reason"
+DETAIL_FIELDS = "package_list,shipping_carrier,pickup_done_time,cancel_by,cancel_reason,recipient_address"
 MAX_BACKOFF = 30.0
 
 # Shopee's error names (common ones may come prefixed, e.g. "common.error_auth").

@@ -200,6 +200,8 @@ def order_detail(order: Order, fields: set[str]) -> dict[str, Any]:
         detail["cancel_by"] = "system" if order.order_status == "CANCELLED" else ""
     if "cancel_reason" in fields:
         detail["cancel_reason"] = ""
+    if "recipient_address" in fields:
+        detail["recipient_address"] = dict(order.recipient_address)
     if "package_list" in fields:
         detail["package_list"] = [
             {

@@ -112,6 +112,19 @@ class Package:
     forder_id: str = ""
 
 
+DEFAULT_ADDRESS = {
+    "name": "Tan Ah Kow",
+    "phone": "6591234567",
+    "town": "",
+    "district": "",
+    "city": "Singapore",
+    "state": "",
+    "region": "SG",
+    "zipcode": "238859",
+    "full_address": "1 Orchard Road, #01-01, Singapore 238859",
+}
+
+
 @dataclass
 class Order:
     """An order of a shop."""
@@ -124,6 +137,8 @@ class Order:
     days_to_ship: int = 2
     ship_by_date: int = 0
     packages: list[Package] = field(default_factory=list)
+    # As get_order_detail's recipient_address shows it; tests blank fields to make it bad.
+    recipient_address: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ADDRESS))
 
     def to_json(self) -> dict[str, Any]:
         """The order as the control endpoints show it, tracking numbers included."""

@@ -11,10 +11,11 @@ checkpoint's time, so a second failed attempt is a new fact and a re-read is not
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from handlers.shopee.push import PLATFORM
 from statemachines.events import Event, EventKind
@@ -30,6 +31,16 @@ _NAMED = {
     "LOGISTICS_DELIVERY_FAILED",
     "LOGISTICS_LOST",
     "LOGISTICS_REQUEST_CANCELED",
+}
+# The statuses of get_tracking_info's checkpoints (tracking_info[].logistics_status) in the
+# package's logistics vocabulary; DELIVERY_PENDING is the parcel out for delivery.
+_OUT = "DELIVERY_PENDING"
+_ALIASES = {
+    "PICKED_UP": "LOGISTICS_PICKUP_DONE",
+    "DELIVERED": "LOGISTICS_DELIVERY_DONE",
+    "FAILED_DELIVERED": "LOGISTICS_DELIVERY_FAILED",
+    "FAILED_DELIVERY": "LOGISTICS_DELIVERY_FAILED",
+    "LOST": "LOGISTICS_LOST",
 }
 # Where the package is, for choosing the trigger of a worded checkpoint.
 _MOVING = {"picked_up", "in_transit", "out_for_delivery", "delivery_failed"}
@@ -54,9 +65,14 @@ def checkpoint_events(
 ) -> list[Event]:
     """The events that ``points`` (in time order) say about a package now in ``state``."""
     events: list[Event] = []
-    for point in sorted(points, key=lambda p: p.update_time):
-        when = datetime.fromtimestamp(point.update_time, UTC)
-        key = f"{PLATFORM}:{order_id}:checkpoint:{package_id}:{point.update_time}:{point.logistics_status}"
+    for i, point in enumerate(sorted(points, key=lambda p: p.update_time)):
+        # Checkpoints of one second keep their order: the i-th is dated i microseconds later.
+        when = datetime.fromtimestamp(point.update_time, UTC) + timedelta(microseconds=i)
+        digest = hashlib.sha256(point.description.encode()).hexdigest()[:12]
+        key = f"{PLATFORM}:{order_id}:checkpoint:{package_id}:{point.update_time}:{i}:{digest}"
+        point = Point(
+            point.update_time, point.description, _ALIASES.get(point.logistics_status, point.logistics_status)
+        )
         named = point.logistics_status in _NAMED
         if named and not (point.logistics_status == "LOGISTICS_PICKUP_DONE" and state in _MOVING):
             # (Checkpoints after pickup carry PICKUP_DONE as the parcel's status: their words
@@ -67,7 +83,8 @@ def checkpoint_events(
             continue
         if state not in _MOVING:
             continue  # not picked up yet (or done): words change nothing
-        if _OUT_FOR_DELIVERY.search(point.description) and state != "out_for_delivery":
+        out = point.logistics_status == _OUT or _OUT_FOR_DELIVERY.search(point.description)
+        if out and state != "out_for_delivery":
             trigger, state = "dispatch", "out_for_delivery"
         elif state == "picked_up":
             trigger, state = "depart", "in_transit"

@@ -71,7 +71,12 @@ def test_an_older_status_after_a_newer_one_is_stale_and_history_follows_marketpl
     state_a, history_a = order_view(db, "shopee", "A")
     state_b, history_b = order_view(db, "shopee", "B")
     assert state_a == state_b == "shipped"
-    assert history_a == history_b
+
+    def same_names(history: list[tuple[object, ...]], order: str) -> list[tuple[object, ...]]:
+        # The placeholder packages are named after their orders (A-1, B-1).
+        return [(str(h[0]).replace(f"{order}-", "*-") if h[0] else h[0], *h[1:]) for h in history]
+
+    assert same_names(history_a, "A") == same_names(history_b, "B")
     approved = [h for h in history_b if h[2] == "approved"]
     assert approved[0][5] is False, "READY_TO_SHIP named approved, so that step is not catch-up"
 

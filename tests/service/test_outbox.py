@@ -64,7 +64,7 @@ def test_a_transition_writes_its_job_and_the_worker_runs_it_after_commit(db: Dat
 
 def test_a_catch_up_to_shipped_writes_no_booking(db: Database) -> None:
     ingest(db, [order_event("C1", "READY_TO_SHIP", 1), order_event("C1", "SHIPPED", 2)])
-    assert [j["kind"] for j in jobs(db)] == []
+    assert [j["kind"] for j in jobs(db)] == ["start_tracking"], "shipped: track the parcel, book nothing"
 
 
 def test_a_failing_job_is_retried_with_backoff_then_dead_lettered_with_one_alert(db: Database) -> None:

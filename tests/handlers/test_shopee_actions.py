@@ -1,0 +1,135 @@
+"""Arrange shipment and tracking, end to end over real HTTP: the sandbox plays Shopee, the
+service receives its pushes, the outbox books, labels and tracks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from handlers.shopee.actions import address_problem
+from handlers.shopee.sandbox import ShopeeSandbox, create_sandbox
+from service.app import create_app
+from service.db import Database
+from service.ingest import ingest
+from service.outbox import jobs
+from service.reconcile import set_tokens
+from service.settings import Secret, Settings
+from tests.factories import command_event
+from tests.live_server import serve
+
+PARTNER, KEY, SHOP, TOKEN = 2001234, "sandbox-partner-key-actions", 680000123, "actions-token"
+
+
+@dataclass
+class World:
+    sandbox: ShopeeSandbox
+    client: httpx.Client
+    db: Database
+
+    def order(self, order_sn: str) -> dict[str, Any]:
+        answer = self.client.get(f"/v1/orders/shopee/{order_sn}")
+        return answer.json() if answer.status_code == 200 else {}
+
+    def wait(self, what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, f"timed out waiting for {what}: {jobs(self.db)[:3]}"
+            time.sleep(0.05)
+
+    def ready_to_ship(self, order_sn: str) -> None:
+        """The seller's warehouse steps, as operator commands."""
+        self.wait("the paid order", lambda: self.order(order_sn).get("state") == "approved")
+        steps = ["start_picking", "pack", "mark_ready"]
+        ingest(self.db, [command_event(order_sn, s, 10**9 + i) for i, s in enumerate(steps)])
+
+
+@pytest.fixture
+def world(db: Database, database_url: str) -> Iterator[World]:
+    with ExitStack() as stack:
+        app = create_sandbox(PARTNER, KEY, seed=21)
+        sandbox: ShopeeSandbox = app.state.sandbox
+        sandbox.pushes.configure(backoff=0.01)
+        api = stack.enter_context(serve(app))
+        sandbox.add_shop(SHOP, access_token=TOKEN)
+        set_tokens(db, str(SHOP), TOKEN)
+        settings = Settings(
+            database_url=database_url,
+            shopee_partner_id=str(PARTNER),
+            shopee_partner_keys=(Secret(KEY),),
+            shopee_api_base=api,
+            tracking_seconds=0.2,
+        )
+        base = stack.enter_context(serve(create_app(settings, db)))
+        sandbox.pushes.url = base + "/webhooks/shopee"
+        yield World(sandbox, stack.enter_context(httpx.Client(base_url=base, timeout=30)), db)
+
+
+def test_an_order_made_ready_to_ship_is_booked_labelled_and_tracked_to_delivered(world: World) -> None:
+    order = world.sandbox.create_order(SHOP, order_sn="2511ARR0001", status="READY_TO_SHIP")
+    number = order.packages[0].package_number
+    world.ready_to_ship(order.order_sn)
+
+    def ready() -> bool:
+        packages = world.order(order.order_sn).get("packages", [])
+        return bool(packages) and packages[0]["state"] == "ready_for_pickup"
+
+    def labelled() -> bool:
+        return world.client.get(f"/v1/packages/shopee/{number}/airway-bill").status_code == 200
+
+    world.wait("the booking", ready)
+    world.wait("the airway bill", labelled)
+    package = world.order(order.order_sn)["packages"][0]
+    assert package["package_id"] == number
+    assert package["tracking_number"] == world.sandbox.order(order.order_sn).packages[0].tracking_no
+    bill = world.client.get(f"/v1/packages/shopee/{number}/airway-bill")
+    assert bill.status_code == 200 and bill.content.startswith(b"%PDF-")
+    assert bill.headers["content-type"] == "application/pdf"
+
+    world.sandbox.logistics.carrier.pickup(order.order_sn)
+    for _ in range(12):
+        world.sandbox.logistics.carrier.advance(order.order_sn)
+
+    def delivered() -> bool:
+        found = world.order(order.order_sn)
+        return found.get("state") == "delivered" and found["packages"][0]["state"] == "delivered"
+
+    world.wait("delivery", delivered)
+    final = world.order(order.order_sn)["packages"][0]
+    assert final["state"] == "delivered" and final["checkpoints"], final
+    assert world.sandbox.logistics.bookings(order.order_sn, number) == 1
+
+
+def test_a_missing_address_holds_the_package_with_an_alert_and_books_nothing(world: World) -> None:
+    order = world.sandbox.create_order(SHOP, order_sn="2511ARR0002", status="READY_TO_SHIP")
+    order.recipient_address["full_address"] = ""
+    world.ready_to_ship(order.order_sn)
+
+    def held() -> bool:
+        packages = world.order(order.order_sn).get("packages", [])
+        return bool(packages) and packages[0]["state"] == "on_hold"
+
+    world.wait("the hold", held)
+    alerts = world.client.get("/v1/alerts", params={"state": "open"}).json()["alerts"]
+    assert any(a["order_id"] == order.order_sn and a["kind"] == "exception_state" for a in alerts)
+    assert world.sandbox.logistics.bookings(order.order_sn, order.packages[0].package_number) == 0
+
+
+@pytest.mark.parametrize(
+    ("address", "problem"),
+    [
+        (None, "no recipient address"),
+        ({"name": "A", "phone": "6591234567", "full_address": ""}, "lacks full_address"),
+        ({"name": "A", "phone": "12", "full_address": "1 Road"}, "phone number is malformed"),
+        ({"name": "A", "phone": "6591234567", "full_address": "1 Road", "zipcode": "23#8"}, "zipcode"),
+        ({"name": "A", "phone": "+65 9123 4567", "full_address": "1 Road", "zipcode": "238859"}, None),
+    ],
+)
+def test_address_validation_names_the_problem(address: object, problem: str | None) -> None:
+    found = address_problem(address)
+    assert (found is None) if problem is None else (problem in (found or ""))
