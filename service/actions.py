@@ -71,6 +71,7 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
                 settings.shopee_api_base,
                 int(settings.shopee_partner_id),
                 settings.shopee_partner_keys[0].reveal(),
+                backoff=settings.api_backoff_seconds,
             )
             stack.push_async_callback(client.aclose)
             found["shopee"] = client
@@ -84,6 +85,7 @@ async def running_outbox(
     """Run the outbox worker in this event loop for the duration of the block."""
     stop = asyncio.Event()
     async with resources(settings, db) as found:
+        policy = policy or Policy(attempts=settings.outbox_attempts, base=settings.outbox_backoff_seconds)
         worker = Worker(db, handlers(settings), policy=policy, resources=found)
         task = asyncio.create_task(worker.run(stop))
         try:

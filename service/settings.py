@@ -54,6 +54,10 @@ class Settings:
     shopee_reconcile_overlap_seconds: float = 600.0
     # How often a picked-up parcel's checkpoints are read until it is delivered (or final).
     tracking_seconds: float = 900.0
+    # Retries: the first backoff of a marketplace call, and of an outbox job (each doubles).
+    api_backoff_seconds: float = 0.5
+    outbox_backoff_seconds: float = 1.0
+    outbox_attempts: int = 8
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,6 +86,15 @@ class Settings:
             shopee_reconcile_seconds=_seconds(
                 "ORDERWATCH_SHOPEE_RECONCILE_SECONDS",
                 config("ORDERWATCH_SHOPEE_RECONCILE_SECONDS", default="300"),
+            ),
+            api_backoff_seconds=_seconds(
+                "ORDERWATCH_API_BACKOFF_SECONDS", config("ORDERWATCH_API_BACKOFF_SECONDS", default="0.5")
+            ),
+            outbox_backoff_seconds=_seconds(
+                "ORDERWATCH_OUTBOX_BACKOFF_SECONDS", config("ORDERWATCH_OUTBOX_BACKOFF_SECONDS", default="1")
+            ),
+            outbox_attempts=_count(
+                "ORDERWATCH_OUTBOX_ATTEMPTS", config("ORDERWATCH_OUTBOX_ATTEMPTS", default="8")
             ),
             tracking_seconds=_seconds(
                 "ORDERWATCH_TRACKING_SECONDS", config("ORDERWATCH_TRACKING_SECONDS", default="900")
@@ -148,3 +161,9 @@ def _seconds(name: str, text: str) -> float:
     if not value > 0:
         raise ConfigurationError(f"{name} must be more than 0 seconds")
     return value
+
+
+def _count(name: str, text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ConfigurationError(f"{name} must be a whole number of at least 1, not {text!r}")
+    return int(text)
