@@ -1,4 +1,5 @@
-# make run  - install into .venv and serve on the embedded SQLite database
+# make run  - install into .venv and serve on the embedded SQLite database; without Shopee
+#            credentials (ORDERWATCH_SHOPEE_PARTNER_KEY) it serves the demo against the sandbox
 # make test - install into .venv, lint, type-check and run the suite on SQLite,
 #             then on PostgreSQL when one answers (CI requires it: ORDERWATCH_REQUIRE_POSTGRES=1)
 PYTHON ?= python3
@@ -19,7 +20,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/orderwatch serve
+	@if [ -n "$$ORDERWATCH_SHOPEE_PARTNER_KEY" ]; then $(BIN)/orderwatch serve; else \
+		echo "no ORDERWATCH_SHOPEE_PARTNER_KEY: serving the demo against the built-in Shopee sandbox"; \
+		$(BIN)/orderwatch demo; fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check service statemachines handlers migrations tests bench

@@ -34,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-poll", action="store_true", help="do not run the pollers in this process")
     sub.add_parser("migrate", help="apply Alembic migrations to ORDERWATCH_DATABASE_URL")
     sub.add_parser("poll", help="run the pollers only (the Shopee reconciliation poll)")
+    demo = sub.add_parser("demo", help="serve against the built-in Shopee sandbox, which makes orders")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--pace", type=float, default=4.0, help="seconds between new orders (default 4)")
     worker = sub.add_parser("worker", help="apply stored pushes and run outbox jobs ('serve --no-worker')")
     worker.add_argument("--idle", type=float, default=0.2, help="seconds between looks when idle")
     replay = sub.add_parser("replay", help="rebuild every order and package from the event journal")
@@ -148,6 +152,17 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         db.dispose()
 
 
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    from service.demo import run_demo
+
+    if not args.pace > 0:
+        raise ConfigurationError("--pace must be more than 0 seconds")
+    asyncio.run(run_demo(settings, args.host, args.port, args.pace))
+    return 0
+
+
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -217,6 +232,7 @@ COMMANDS = {
     "serve": _serve,
     "migrate": _migrate,
     "poll": _poll,
+    "demo": _demo,
     "worker": _worker,
     "replay": _replay,
     "reapply": _reapply,
