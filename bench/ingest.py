@@ -3,28 +3,40 @@
     .venv/bin/python bench/ingest.py [--quick] [--backend sqlite|postgres|all] [--pg-url URL]
                                      [--duration S] [--concurrency C] [--profile TARGET]
 
-Measures, in one run on one machine, with every server and load generator in its own
-process (bench/pushload.py):
+Measures, in one run on one machine, with every server, worker and load generator in its
+own process (bench/pushload.py):
 
-1. **the service**: ``orderwatch serve --no-migrate --no-worker --no-poll`` (uvicorn, one
-   worker) on a fresh, migrated SQLite file and on a fresh PostgreSQL database
-   (``ow_bench_<pid>_<hex>``, dropped afterwards), sent correctly signed pushes: code 3
-   order statuses along whole order lives (UNPAID → READY_TO_SHIP → PROCESSED → SHIPPED →
-   COMPLETED, a few cancelled), code 4 tracking numbers, and ~2% byte-identical re-sends.
+1. **the service, web + worker** (the Procfile layout): ``orderwatch serve --no-migrate
+   --no-worker --no-poll`` (uvicorn, one worker), which acknowledges a push once its raw
+   body is stored, together with one ``orderwatch worker --idle 0.05`` process, which
+   applies the stored pushes' events, on a fresh, migrated SQLite file and on a fresh
+   PostgreSQL database (``ow_bench_<pid>_<hex>``, dropped afterwards). Sent correctly
+   signed pushes: code 3 order statuses along whole order lives (UNPAID → READY_TO_SHIP →
+   PROCESSED → SHIPPED → COMPLETED, a few cancelled), code 4 tracking numbers, and ~2%
+   byte-identical re-sends.
 2. **the baseline**: a bare Starlette app on the same path that reads the body and answers
    200, served by the same ``uvicorn.run`` call, sent the same pushes.
 3. For each: **phase A**, a closed loop of C keep-alive connections (default 64) for N s
    after a short warm-up: acknowledged (200) pushes/s, p50 and p99 latency; then **phase
    B**, an open loop at half the rate phase A measured, on a fixed schedule, latency
    counted from each push's scheduled send time (so queueing is not hidden by the client
-   waiting: no coordinated omission): p50 and p99.
-4. **the client's ceiling**: the same load generator against a raw asyncio server that
+   waiting: no coordinated omission): p50 and p99. After each phase of the service, the
+   **apply drain**: how long after the load stopped the last stored push was applied
+   (``pushes.applied_at`` set), and the pushes applied per second over the phase and the
+   drain together.
+4. **two other layouts** (info), phase A only, each on a fresh database: *all in one*,
+   ``orderwatch serve --no-migrate --no-poll`` with the applier in a thread of the web
+   process, and its drain; *web alone*, ``serve --no-worker`` with no worker running
+   (nothing applies the pushes), to show what the worker costs the web process.
+5. **the client's ceiling**: the same load generator against a raw asyncio server that
    answers a canned 200 (no framework), and the client's CPU use in every phase, to show
    that the client is not what limits the figures.
 
-Targets: acknowledged pushes/s ≥ 60% of the echo rate; p99 ≤ 30 ms at half the max rate.
-After each service run the rows of ``pushes`` are counted: every acknowledged body must
-be stored, once. Results go to stdout as a table; progress goes to stderr.
+Targets (web + worker): acknowledged pushes/s ≥ 60% of the echo rate; p99 ≤ 30 ms at half
+the max rate. Pushes per transaction come from the service's ``orderwatch_push_commits_total``
+(``GET /metrics``), read before and after each phase. After each service run the rows of
+``pushes`` are checked: every acknowledged body stored once, every row applied, none with
+an error. Results go to stdout as a table; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -37,7 +49,6 @@ import itertools
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import statistics
@@ -68,12 +79,10 @@ from bench.common import (  # noqa: E402
     temp_sqlite,
 )
 from bench.pushload import (  # noqa: E402
-    COMMITS_ENV,
     KEY_ENV,
     PROFILE_ENV,
     PROFILE_MODE_ENV,
     PUSH_PATH,
-    read_commits,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,6 +92,16 @@ PUSH_URL = "https://orderwatch.example.com" + PUSH_PATH
 HOST = "127.0.0.1"
 RATE_TARGET = 0.60  # acknowledged pushes/s ÷ echo requests/s
 P99_TARGET_MS = 30.0  # at half the closed-loop rate
+ECHO_DRIFT = 0.15  # echo's start and end rates further apart than this: warn of a busy machine
+WORKER_IDLE = 0.05  # orderwatch worker --idle: seconds between looks for new pushes
+DRAIN_POLL = 0.02  # seconds between looks at the unapplied pushes after a phase
+DRAIN_TIMEOUT = 120.0  # seconds after the load stopped before the drain is given up
+# The layouts of the service measured:
+WEB_WORKER = "web + 1 worker"  # serve --no-worker --no-poll, and one orderwatch worker process
+ALL_IN_ONE = "all in one"  # serve --no-poll: the applier in a thread of the web process
+WEB_ALONE = "web alone"  # serve --no-worker --no-poll and no worker: nothing applies the pushes
+COMMITS_METRIC = "orderwatch_push_commits_total"  # transactions that stored pushes
+APPLIED_METRIC = "orderwatch_pushes_applied_total"  # pushes applied by this process's applier
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -133,11 +152,43 @@ def _machine_ticks() -> tuple[int, int, int]:
     return total, total - idle - iowait, iowait
 
 
+def _stop(process: subprocess.Popen[bytes] | None, name: str) -> None:
+    """Stop ``process`` with SIGINT (graceful: uvicorn's lifespan, the worker's applier)."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        say(f"[{name}] did not stop on SIGINT in 30 s; killing it")
+        process.kill()
+        process.wait()
+
+
+def _tail(log: IO[bytes], lines: int) -> str:
+    log.seek(0)
+    return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
+
+
+def _problems(log: IO[bytes]) -> list[str]:
+    log.seek(0)
+    text = log.read().decode(errors="replace").splitlines()
+    return [line for line in text if "Traceback" in line or " ERROR " in line or "CRITICAL" in line]
+
+
 class Server(AbstractContextManager["Server"]):
     """A server in its own process on a free loopback port, stopped with SIGINT."""
 
-    def __init__(self, name: str, command: Sequence[str], env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        env: dict[str, str] | None = None,
+        *,
+        metrics: bool = False,
+    ) -> None:
         self.name = name
+        self.has_metrics = metrics  # the service answers GET /metrics
         self.port = _free_port()
         self.command = [
             sys.executable,
@@ -150,7 +201,6 @@ class Server(AbstractContextManager["Server"]):
             str(self.port),
         ]
         self.env = _child_env(env or {})
-        self.commit_file = self.env.get(COMMITS_ENV)
         self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - read by tail() after stop
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -187,24 +237,119 @@ class Server(AbstractContextManager["Server"]):
         return self.process.pid
 
     def stop(self) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGINT)  # uvicorn shuts down gracefully (lifespan too)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            say(f"[{self.name}] did not stop on SIGINT in 30 s; killing it")
-            process.kill()
-            process.wait()
+        _stop(self.process, self.name)
 
-    def commits(self) -> int:
-        """Database commits the server has made so far (-1 when it does not count them)."""
-        return read_commits(self.commit_file) if self.commit_file else -1
+    def metrics(self) -> dict[str, float]:
+        """The service's counters from ``GET /metrics``, summed over labels, by name; empty
+        when the server has none (echo, canned) or does not answer."""
+        if not self.has_metrics:
+            return {}
+        try:
+            connection = http.client.HTTPConnection(HOST, self.port, timeout=10)
+            try:
+                connection.request("GET", "/metrics")
+                response = connection.getresponse()
+                text = response.read().decode()
+                if response.status != 200:
+                    return {}
+            finally:
+                connection.close()
+        except OSError:
+            return {}
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if not line or line.startswith("#"):
+                continue
+            name, _, value = line.rpartition(" ")
+            name = name.split("{", 1)[0]
+            try:
+                found[name] = found.get(name, 0.0) + float(value)
+            except ValueError:
+                continue
+        return found
+
+    def counter(self, name: str) -> int:
+        """One counter of :meth:`metrics` (-1 when the server does not report it)."""
+        value = self.metrics().get(name)
+        return -1 if value is None else int(value)
 
     def tail(self, lines: int = 30) -> str:
-        self.log.seek(0)
-        return "\n".join(self.log.read().decode(errors="replace").splitlines()[-lines:])
+        return _tail(self.log, lines)
+
+
+class Worker(AbstractContextManager["Worker"]):
+    """``orderwatch worker`` in its own process (applies stored pushes; logs to stderr),
+    stopped with SIGINT."""
+
+    def __init__(self, name: str, env: dict[str, str], idle: float = WORKER_IDLE) -> None:
+        self.name = name
+        self.command = [sys.executable, "-m", "bench.pushload", "worker", "--idle", repr(idle)]
+        self.env = _child_env(env)
+        self.log: IO[bytes] = tempfile.TemporaryFile()  # noqa: SIM115 - read by tail() after stop
+        self.process: subprocess.Popen[bytes] | None = None
+        self.returncode: int | None = None
+
+    def __enter__(self) -> Worker:
+        self.process = subprocess.Popen(
+            self.command, cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT
+        )
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def check(self) -> None:
+        """Raise when the worker has exited."""
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.tail()}")
+
+    def cpu(self) -> float:
+        """CPU seconds the worker process has used so far, all its threads."""
+        assert self.process is not None
+        return _cpu_seconds(f"/proc/{self.process.pid}/stat")
+
+    def stop(self) -> None:
+        _stop(self.process, self.name)
+        if self.process is not None:
+            self.returncode = self.process.returncode
+
+    def tail(self, lines: int = 30) -> str:
+        return _tail(self.log, lines)
+
+
+class Pushes:
+    """The harness's own look at the ``pushes`` table."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = sa.create_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _scalar(self, sql: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.text(sql)).scalar() or 0)
+
+    def unapplied(self) -> int:
+        return self._scalar("SELECT count(*) FROM pushes WHERE applied_at IS NULL")
+
+    def applied(self) -> int:
+        return self._scalar("SELECT count(*) FROM pushes WHERE applied_at IS NOT NULL")
+
+    def check(self) -> dict[str, Any]:
+        """Rows, rows applied, rows with an error, and the first few errors."""
+        with self.engine.connect() as conn:
+            rows, applied, failed = conn.execute(
+                sa.text("SELECT count(*), count(applied_at), count(error) FROM pushes")
+            ).one()
+            errors = [
+                f"push {row.id}: {row.error}"
+                for row in conn.execute(
+                    sa.text("SELECT id, error FROM pushes WHERE error IS NOT NULL ORDER BY id LIMIT 5")
+                )
+            ]
+        return {"rows": int(rows), "applied": int(applied), "failed": int(failed), "errors": errors}
 
 
 # -- phases ------------------------------------------------------------------------------
@@ -235,10 +380,30 @@ class Phase:
     client_cpu: float = 0.0  # seconds
     server_cpu: float = 0.0  # seconds, all threads
     loop_cpu: float = 0.0  # seconds, the main thread: the event loop (HTTP, routing, the handler)
-    commits: int = 0  # database transactions the server committed during the phase (-1: unknown)
+    commits: int = 0  # transactions that stored pushes during the phase (-1: unknown)
     wall: float = 0.0  # seconds the CPU figures were taken over
     machine_busy: float = 0.0  # fraction of all CPUs
     machine_iowait: float = 0.0
+    began: float = 0.0  # perf_counter() when the measured phase began (after the warm-up)
+    ended: float = 0.0  # perf_counter() when the load stopped (the last answer came)
+    # The apply drain (the service only):
+    applied_before: int = -1  # rows of pushes applied when the phase began (-1: not measured)
+    applied: int = 0  # pushes applied from the phase's start until none was left
+    drain: float = float("nan")  # seconds from the end of the load until none was left
+    unapplied: int = 0  # pushes still unapplied when the drain gave up
+    worker_cpu: float = -1.0  # seconds, the worker process during the load (-1: no worker)
+    worker_drain_cpu: float = -1.0  # seconds, the worker process during the drain
+    server_drain_cpu: float = 0.0  # seconds, the server process during the drain
+    applied_metric: int = -1  # the server's orderwatch_pushes_applied_total over phase + drain
+    applied_metric_before: int = -1
+
+    @property
+    def apply_seconds(self) -> float:
+        return self.ended - self.began + self.drain
+
+    @property
+    def apply_rate(self) -> float:
+        return self.applied / self.apply_seconds if self.apply_seconds > 0 else 0.0
 
     @property
     def rate(self) -> float:
@@ -267,9 +432,17 @@ class Settings:
 
 
 def run_phase(
-    server: Server, mode: str, s: Settings, rate: float = 0.0, duration: float | None = None
+    server: Server,
+    mode: str,
+    s: Settings,
+    rate: float = 0.0,
+    duration: float | None = None,
+    *,
+    pushes: Pushes | None = None,
+    worker: Worker | None = None,
 ) -> Phase:
-    """Drive ``server`` with ``s.clients`` load generator processes; their figures, merged."""
+    """Drive ``server`` with ``s.clients`` load generator processes; their figures, merged.
+    With ``pushes``, also count the pushes applied when the phase begins (for the drain)."""
     duration = s.duration if duration is None else duration
     warmup = s.warmup if mode == "closed" else 0.0
     phase = Phase(mode, s.concurrency, rate)
@@ -296,25 +469,35 @@ def run_phase(
             )
         )
     time.sleep(max(0.0, start_at + warmup - time.time()))
-    commits = server.commits()
+    commits = server.counter(COMMITS_METRIC)
+    if pushes is not None:
+        phase.applied_before = pushes.applied()
+        phase.applied_metric_before = server.counter(APPLIED_METRIC)
+    worker_cpu = worker.cpu() if worker else 0.0
     cpu, machine, began = _thread_cpu(server.pid), _machine_ticks(), time.perf_counter()
     outputs = [p.communicate(timeout=warmup + duration + 120) for p in processes]
-    phase.wall = time.perf_counter() - began
+    returned, returned_wall = time.perf_counter(), time.time()
+    phase.began = began
+    phase.wall = returned - began
+    if worker is not None:
+        phase.worker_cpu = worker.cpu() - worker_cpu
     # Threads that ended during the phase are missed; the service's worker threads live long.
     cpu_after = _thread_cpu(server.pid)
     phase.server_cpu = sum(v - cpu.get(tid, 0.0) for tid, v in cpu_after.items())
     phase.loop_cpu = cpu_after.get(server.pid, 0.0) - cpu.get(server.pid, 0.0)
-    phase.commits = server.commits() - commits if commits >= 0 else -1
+    phase.commits = server.counter(COMMITS_METRIC) - commits if commits >= 0 else -1
     after = _machine_ticks()
     total = max(1, after[0] - machine[0])
     phase.machine_busy = (after[1] - machine[1]) / total
     phase.machine_iowait = (after[2] - machine[2]) / total
+    last_answer = 0.0
     for process, (out, err) in zip(processes, outputs, strict=True):
         if process.returncode != 0:
             raise RuntimeError(
                 f"load generator failed ({process.returncode}): {err.decode(errors='replace')}"
             )
         result: dict[str, Any] = json.loads(out)
+        last_answer = max(last_answer, result["ended"])
         phase.sent += result["sent"]
         phase.acked += result["acked"]
         phase.seconds = max(phase.seconds, result["seconds"])
@@ -329,7 +512,30 @@ def run_phase(
         if result["warmup"]:
             phase.statuses.update({f"{k} (warm-up)": v for k, v in result["warmup"]["statuses"].items()})
             phase.errors.update({f"{k} (warm-up)": v for k, v in result["warmup"]["errors"].items()})
+    # The generators take a moment to exit (their results are large): count from the last answer.
+    phase.ended = returned - min(max(0.0, returned_wall - last_answer), phase.wall)
     return phase
+
+
+def drain(phase: Phase, server: Server, pushes: Pushes, worker: Worker | None) -> None:
+    """Wait until every stored push is applied (or DRAIN_TIMEOUT after the load stopped);
+    how long that took, and how many pushes were applied over the phase and the drain."""
+    worker_cpu = worker.cpu() if worker else 0.0
+    server_cpu = sum(_thread_cpu(server.pid).values())
+    while True:
+        left = pushes.unapplied()
+        now = time.perf_counter()
+        if left == 0 or now - phase.ended > DRAIN_TIMEOUT:
+            break
+        if worker is not None:
+            worker.check()
+        time.sleep(DRAIN_POLL)
+    phase.unapplied = left
+    phase.drain = now - phase.ended
+    phase.applied = pushes.applied() - phase.applied_before
+    phase.server_drain_cpu = sum(_thread_cpu(server.pid).values()) - server_cpu
+    if worker is not None:
+        phase.worker_drain_cpu = worker.cpu() - worker_cpu
 
 
 @dataclass
@@ -341,7 +547,10 @@ class Target:
     closed: Phase | None = None
     open: Phase | None = None
     stored: dict[str, int] = field(default_factory=dict)
+    check: dict[str, Any] = field(default_factory=dict)  # Pushes.check() after the run
     server: str = ""
+    layout: str = WEB_WORKER
+    worker_exit: int | None = None  # the worker process's exit code (None: no worker)
 
     @property
     def phases(self) -> list[Phase]:
@@ -352,18 +561,99 @@ class Target:
         return sum(p.distinct_acked for p in self.phases)
 
 
-def measure(target: Target, server: Server, s: Settings) -> None:
-    """Phase A (closed loop), then phase B (open loop at half the rate A measured)."""
+def measure(
+    target: Target,
+    server: Server,
+    s: Settings,
+    *,
+    pushes: Pushes | None = None,
+    worker: Worker | None = None,
+    open_loop: bool = True,
+) -> None:
+    """Phase A (closed loop), then phase B (open loop at half the rate A measured); with
+    ``pushes``, the apply drain after each."""
+
+    def drained(phase: Phase) -> None:
+        if pushes is None:
+            return
+        drain(phase, server, pushes, worker)
+        if phase.applied_metric_before >= 0:
+            phase.applied_metric = server.counter(APPLIED_METRIC) - phase.applied_metric_before
+        left = f"; {phase.unapplied:,} STILL UNAPPLIED" if phase.unapplied else ""
+        say(
+            f"[{target.name}]   applied {fmt_rate(phase.apply_rate)} pushes/s, "
+            f"drain {phase.drain:.2f} s after the load{left}"
+        )
+
     say(f"[{target.name}] phase A: closed loop, {s.concurrency} connections, {s.duration:g} s …")
-    target.closed = run_phase(server, "closed", s)
+    target.closed = run_phase(server, "closed", s, pushes=pushes, worker=worker)
     say(f"[{target.name}]   {fmt_rate(target.closed.rate)} acknowledged/s, p99 {target.closed.p99:.1f} ms")
+    drained(target.closed)
     half = target.closed.rate / 2
+    if not open_loop:
+        return
     if half < 1:
         say(f"[{target.name}] phase B skipped: phase A acknowledged almost nothing")
         return
     say(f"[{target.name}] phase B: open loop at {fmt_rate(half)}/s, {s.duration:g} s …")
-    target.open = run_phase(server, "open", s, rate=half)
+    target.open = run_phase(server, "open", s, rate=half, pushes=pushes, worker=worker)
     say(f"[{target.name}]   p50 {target.open.p50:.1f} ms, p99 {target.open.p99:.1f} ms")
+    drained(target.open)
+
+
+def fresh_database(backend: str, sqlite_dir: str | None, pg_url: str) -> AbstractContextManager[str]:
+    """A fresh, migrated database of ``backend``, removed afterwards."""
+    return temp_sqlite(sqlite_dir) if backend == "sqlite" else temp_postgres(pg_url)
+
+
+def run_service(
+    target: Target,
+    url: str,
+    s: Settings,
+    *,
+    open_loop: bool = True,
+    profile_mode: str | None = None,
+    profile_out: str | None = None,
+) -> None:
+    """Measure the service in ``target.layout`` on the fresh database ``url``: the web
+    process (``--no-worker``) and one ``orderwatch worker`` process; the all-in-one process;
+    or the web process alone. Then check what it stored and, unless nothing was meant to
+    apply it, applied (every process stopped by then: everything committed)."""
+    pushes = Pushes(url)
+    applier: Worker | None = None
+    try:
+        with ExitStack() as stack:  # stopped in reverse: the web process first, then the worker
+            if target.layout == WEB_WORKER:
+                applier = stack.enter_context(Worker(f"{target.name} worker", service_env(url, s.key)))
+            server = stack.enter_context(
+                service(
+                    target.name,
+                    url,
+                    s.key,
+                    applier=target.layout == ALL_IN_ONE,
+                    profile=target.name if profile_mode else None,
+                    profile_mode=profile_mode or "cprofile",
+                    profile_out=profile_out,
+                )
+            )
+            if applier is not None:
+                applier.check()
+            applies = target.layout != WEB_ALONE
+            measure(
+                target, server, s, pushes=pushes if applies else None, worker=applier, open_loop=open_loop
+            )
+        if applier is not None:
+            target.worker_exit = applier.returncode
+            problems = _problems(applier.log)
+            if problems or applier.returncode:
+                say(
+                    f"[{applier.name}] exited with {applier.returncode}, {len(problems)} error lines; "
+                    f"its last lines:\n{applier.tail()}"
+                )
+        target.stored = count_rows(url)
+        target.check = pushes.check()
+    finally:
+        pushes.close()
 
 
 def count_rows(url: str) -> dict[str, int]:
@@ -378,44 +668,52 @@ def count_rows(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-@contextmanager
-def service(
-    backend: str, url: str, key: str, profile: str | None, profile_mode: str, profile_out: str | None
-) -> Iterator[Server]:
-    env = {
+def service_env(url: str, key: str) -> dict[str, str]:
+    """The environment of the service's processes (web and worker alike)."""
+    return {
         "ORDERWATCH_DATABASE_URL": url,
         "ORDERWATCH_SHOPEE_PARTNER_KEY": key,
         "ORDERWATCH_SHOPEE_PUSH_URL": PUSH_URL,
         "ORDERWATCH_LOG_LEVEL": "WARNING",  # no access log line per request
     }
-    folder = tempfile.mkdtemp(prefix="ow_bench_")
-    env[COMMITS_ENV] = os.path.join(folder, "commits")
+
+
+@contextmanager
+def service(
+    name: str,
+    url: str,
+    key: str,
+    *,
+    applier: bool = False,
+    profile: str | None = None,
+    profile_mode: str = "cprofile",
+    profile_out: str | None = None,
+) -> Iterator[Server]:
+    """``orderwatch serve --no-migrate --no-poll``, with ``--no-worker`` unless ``applier``
+    (then the applier runs in a thread of this process: the all-in-one layout)."""
+    env = service_env(url, key)
     report = None
-    if profile == backend:
-        report = profile_out or os.path.join(
-            tempfile.gettempdir(), f"ow_bench_profile_{os.getpid()}_{backend}"
-        )
+    if profile:
+        report = profile_out or os.path.join(tempfile.gettempdir(), f"ow_bench_profile_{os.getpid()}_{name}")
         env[PROFILE_ENV] = report
         env[PROFILE_MODE_ENV] = profile_mode
-    server = Server(backend, ["serve", "--no-migrate", "--no-worker", "--no-poll"], env)
+    command = ["serve", "--no-migrate", "--no-poll", *([] if applier else ["--no-worker"])]
+    server = Server(name, command, env, metrics=True)
     try:
         with server:
             yield server
     finally:
-        problems = [line for line in server.tail(200).splitlines() if "Traceback" in line or "ERROR" in line]
+        problems = _problems(server.log)
         if problems:
-            say(
-                f"[{backend}] the server logged {len(problems)} error lines; its last lines:\n{server.tail()}"
-            )
+            say(f"[{name}] the server logged {len(problems)} error lines; its last lines:\n{server.tail()}")
         if report and os.path.exists(report + ".txt"):
             with open(report + ".txt", encoding="utf-8") as handle:
-                say(f"\n=== profile of the {backend} service (figures inflated by profiling) ===")
+                say(f"\n=== profile of the {name} service (figures inflated by profiling) ===")
                 say(handle.read())
             if not profile_out:
                 for suffix in (".txt", ".prof"):
                     if os.path.exists(report + suffix):
                         os.remove(report + suffix)
-        shutil.rmtree(folder, ignore_errors=True)
 
 
 # -- output ------------------------------------------------------------------------------
@@ -464,6 +762,40 @@ def _target_rate(phase: Phase | None) -> str:
     return fmt_rate(phase.rate_target) if phase else "—"
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.2f} s" if value == value else "—"
+
+
+def _share(seconds: float, wall: float) -> str:
+    return f"{seconds / wall:.0%}" if seconds >= 0 and wall > 0 else "—"
+
+
+def _apply_details(phase: Phase) -> str:
+    if phase.applied_before < 0:
+        return "apply: not measured"
+    left = f", {phase.unapplied:,} STILL UNAPPLIED after {DRAIN_TIMEOUT:g} s" if phase.unapplied else ""
+    cpu = []
+    if phase.worker_cpu >= 0:
+        cpu.append(f"worker process {_share(phase.worker_cpu, phase.wall)} of a core during the load")
+    # /proc counts CPU in clock ticks (10 ms): too coarse for a shorter drain.
+    if phase.drain >= 0.25:
+        if phase.worker_drain_cpu >= 0:
+            cpu.append(f"worker {_share(phase.worker_drain_cpu, phase.drain)} during the drain")
+        cpu.append(f"server process {_share(phase.server_drain_cpu, phase.drain)} during the drain")
+    metric = (
+        f"; the server's applier counted {phase.applied_metric:,} ({APPLIED_METRIC}, read a few ms "
+        "apart from the table)"
+        if phase.applied_metric >= 0
+        else ""
+    )
+    return (
+        f"apply: {phase.applied:,} pushes applied in {phase.apply_seconds:.2f} s (the phase and its "
+        f"drain) = {fmt_rate(phase.apply_rate)}/s; drain {_seconds(phase.drain)} after the load{left}"
+        + (f"; CPU: {', '.join(cpu)}" if cpu else "")
+        + metric
+    )
+
+
 def _details(phase: Phase) -> str:
     others = phase.server_cpu - phase.loop_cpu
     refused = ", ".join(f"{k} ×{v:,}" for k, v in sorted(phase.statuses.items())) or "none"
@@ -492,7 +824,7 @@ def _details(phase: Phase) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a fast smoke run (~20 s)")
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (~40 s)")
     parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
     parser.add_argument(
         "--pg-url",
@@ -573,7 +905,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         namespaces=itertools.count(1),
     )
 
-    targets: list[Target] = []
+    targets: list[Target] = []  # the web + worker layout, one per backend
+    others: dict[str, list[Target]] = {}  # the other layouts, by backend (phase A only)
     skipped: dict[str, str] = {}
     with ExitStack() as stack:
         say("[client] ceiling: closed loop against a raw asyncio server answering a canned 200 …")
@@ -588,10 +921,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         measure(first, echo, s)
         for backend in backends:
             label = "SQLite" if backend == "sqlite" else "PostgreSQL"
-            target = Target(backend, label)
-            if backend == "sqlite":
-                database = temp_sqlite(args.sqlite_dir)
-            else:
+            target = Target(backend, f"{label} ({WEB_WORKER})")
+            if backend == "postgres":
                 try:
                     target.server = postgres_version(args.pg_url)
                 except sa.exc.OperationalError as exc:
@@ -602,14 +933,20 @@ def main(argv: Sequence[str] | None = None) -> int:
                     say(f"[postgres] skipped: {reason}")
                     skipped[label] = "no server at --pg-url"
                     continue
-                database = temp_postgres(args.pg_url)
-            with database as url:
-                with service(
-                    backend, url, s.key, args.profile, args.profile_mode, args.profile_out
-                ) as server:
-                    measure(target, server, s)
-                target.stored = count_rows(url)  # the server has stopped: everything is committed
+            with fresh_database(backend, args.sqlite_dir, args.pg_url) as url:
+                run_service(
+                    target,
+                    url,
+                    s,
+                    profile_mode=args.profile_mode if args.profile == backend else None,
+                    profile_out=args.profile_out,
+                )
             targets.append(target)
+            for layout in (ALL_IN_ONE, WEB_ALONE):
+                other = Target(f"{backend} {layout}", f"{label} ({layout})", layout=layout)
+                with fresh_database(backend, args.sqlite_dir, args.pg_url) as url:
+                    run_service(other, url, s, open_loop=False)
+                others.setdefault(backend, []).append(other)
         say("[echo] again at the end: closed loop …")
         last = run_phase(echo, "closed", s)
         say(f"[echo]   {fmt_rate(last.rate)} acknowledged/s")
@@ -620,7 +957,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     echo_rates = [first.closed.rate, last.rate]
     echo_rate = statistics.mean(echo_rates)
     echo_open = first.open
-    all_phases = [p for t in [first, *targets] for p in t.phases]
+    everything = [t for web in targets for t in (web, *others.get(web.name, []))]
+    all_phases = [p for t in [first, *everything] for p in t.phases]
     codes = sum((p.codes for p in all_phases), Counter())
     pushes = sum(codes.values())
     duplicates = sum(p.duplicates for p in all_phases)
@@ -705,6 +1043,40 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "",
             ]
         )
+        half = f"; at half rate: drain {_seconds(opened.drain)}" if opened else ""
+        rows.append(
+            [
+                f"{target.label}: applied by one worker process, phase A + drain",
+                f"{fmt_rate(closed.apply_rate)} pushes/s (drain {_seconds(closed.drain)} after the load)"
+                f"{half}; worker {_share(closed.worker_cpu, closed.wall)} of a core during the load",
+                f"acknowledged {fmt_rate(closed.rate)}/s",
+                f"{closed.apply_rate / closed.rate:.1%}" if closed.rate else "—",
+                "(info)",
+                "",
+            ]
+        )
+        for other in others.get(target.name, []):
+            if other.closed is None:
+                continue
+            alone = other.closed
+            if other.layout == ALL_IN_ONE:
+                what = "`serve --no-poll`, the applier in a thread"
+                applied = (
+                    f"; applied {fmt_rate(alone.apply_rate)}/s (drain {_seconds(alone.drain)} after the load)"
+                )
+            else:
+                what = "no worker running, pushes left unapplied (for comparison)"
+                applied = ""
+            rows.append(
+                [
+                    f"{other.label}, {what}: acknowledged pushes/s, closed loop C={s.concurrency}",
+                    f"{fmt_rate(alone.rate)} pushes/s, p50 / p99 {ms(alone.p50)} / {ms(alone.p99)}{applied}",
+                    echo_cell,
+                    f"{alone.rate / echo_rate:.1%}" if echo_rate else "—",
+                    "(info)",
+                    "",
+                ]
+            )
     for label, reason in skipped.items():
         rows.append(
             [f"{label}: acknowledged pushes/s", "skipped", reason, "—", f"≥ {RATE_TARGET:.0%} of echo", "—"]
@@ -716,35 +1088,69 @@ def main(argv: Sequence[str] | None = None) -> int:
     if echo_open:
         print(f"echo B: {_details(echo_open)}")
     print(f"echo again: {_details(last)}")
+    drift = abs(first.closed.rate - last.rate) / max(first.closed.rate, last.rate, 1.0)
+    if drift > ECHO_DRIFT:
+        print(
+            f"WARNING: echo's closed-loop rate moved by {drift:.0%} between the start and the end of the "
+            "run: something else was using the machine, so the ratios to echo are unreliable; run again"
+        )
     client_busy = max(p.client_cpu / p.wall for p in [first.closed, last] if p.wall > 0) / s.clients
     if client_busy > 0.85:
         print(f"WARNING: the load generator used {client_busy:.0%} of its core against echo: try --clients 2")
     ok = True
-    for target in targets:
+    for target in everything:
         print()
         for name, phase in (("A", target.closed), ("B", target.open)):
             if phase is not None:
                 print(f"{target.label} {name}: {_details(phase)}")
-        rows_stored = target.stored.get("pushes", 0)
-        agree = rows_stored == target.distinct_acked
-        ok = ok and agree
-        acknowledged = sum(p.acked for p in target.phases)
-        print(
-            f"  stored: {rows_stored:,} rows in pushes for {target.distinct_acked:,} distinct bodies "
-            f"acknowledged (warm-up included; phases A+B acknowledged {acknowledged:,} times, "
-            "re-sends included) — "
-            + ("OK, every acknowledged push is stored once" if agree else "MISMATCH")
-            + f"; journal {target.stored.get('events', 0):,} events, "
-            f"{target.stored.get('orders', 0):,} orders"
-        )
+                if target.layout != WEB_ALONE:
+                    print(f"  {_apply_details(phase)}")
+        ok = _report_rows(target) and ok
     print()
     if args.profile:
         print(
-            f"note: the {args.profile} service ran under a profiler, "
+            f"note: the {args.profile} web process ran under a profiler, "
             "so its figures are lower than they should be"
         )
     print(f"total {total:.1f} s")
     return 0 if ok else 1
+
+
+def _report_rows(target: Target) -> bool:
+    """Print what ``target`` stored and applied; True when it is all as it must be."""
+    rows_stored = target.stored.get("pushes", 0)
+    agree = rows_stored == target.distinct_acked
+    acknowledged = sum(p.acked for p in target.phases)
+    print(
+        f"  stored: {rows_stored:,} rows in pushes for {target.distinct_acked:,} distinct bodies "
+        f"acknowledged (warm-up included; acknowledged {acknowledged:,} times in the phases, "
+        "re-sends included) — "
+        + ("OK, every acknowledged push is stored once" if agree else "MISMATCH")
+        + f"; journal {target.stored.get('events', 0):,} events, "
+        f"{target.stored.get('orders', 0):,} orders"
+    )
+    check = target.check
+    if target.layout == WEB_ALONE:
+        print(
+            f"  applied: {check.get('applied', 0):,} of {check.get('rows', 0):,} rows "
+            "(no process applied pushes in this layout)"
+        )
+        return agree
+    applied = check.get("rows", -1) == check.get("applied", -2) and check.get("failed", 1) == 0
+    print(
+        f"  applied: {check.get('applied', 0):,} of {check.get('rows', 0):,} rows have applied_at set, "
+        f"{check.get('failed', 0):,} have an error — "
+        + ("OK, every stored push is applied, without error" if applied else "NOT ALL APPLIED CLEANLY")
+    )
+    for error in check.get("errors", []):
+        print(f"    {error}")
+    worker = target.worker_exit is None or target.worker_exit == 0
+    if not worker:
+        print(f"  the worker process exited with {target.worker_exit}")
+    drained = all(p.unapplied == 0 for p in target.phases)
+    if not drained:
+        print(f"  the drain gave up: pushes were still unapplied {DRAIN_TIMEOUT:g} s after the load")
+    return agree and applied and worker and drained
 
 
 if __name__ == "__main__":

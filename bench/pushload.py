@@ -1,6 +1,7 @@
 """The processes of bench/ingest.py: servers to measure and the load generator that drives them.
 
     python -m bench.pushload serve [orderwatch serve options]   # the real service, `orderwatch serve`
+    python -m bench.pushload worker [orderwatch worker options] # `orderwatch worker`: applies pushes
     python -m bench.pushload echo --host H --port P              # baseline: bare Starlette echo on uvicorn
     python -m bench.pushload canned --host H --port P            # raw asyncio canned 200: client ceiling
     python -m bench.pushload load --port P --mode closed|open …  # load generator; JSON results on stdout
@@ -13,10 +14,11 @@ The load generator signs its pushes with the key in ``ORDERWATCH_BENCH_KEY`` ove
 given by ``--push-url``, as Shopee does (hex HMAC-SHA256 of ``<url>|<body>``), and speaks
 HTTP/1.1 with keep-alive over raw asyncio protocols: no HTTP client library in the way.
 
-``serve`` counts the service's database commits (a SQLAlchemy ``commit`` event listener)
-into the file named by ``ORDERWATCH_BENCH_COMMITS``, so the harness can tell how many
-pushes each transaction carried. With ``ORDERWATCH_BENCH_PROFILE=<path>`` it also profiles
-the service and, when stopped with SIGINT, writes where the time went to ``<path>.txt``:
+``serve`` and ``worker`` run ``service.cli.main`` (the ``orderwatch`` console script) in
+this interpreter. The harness reads the service's own counters from ``GET /metrics``
+(``orderwatch_push_commits_total``: transactions that stored pushes, so pushes per
+transaction). With ``ORDERWATCH_BENCH_PROFILE=<path>``, ``serve`` also profiles the
+service and, when stopped with SIGINT, writes where the time went to ``<path>.txt``:
 ``ORDERWATCH_BENCH_PROFILE_MODE=cprofile`` (the default) runs cProfile in every thread,
 timed in each thread's CPU time (also ``<path>.prof``); ``sample`` takes the stacks of
 every thread every 2 ms, wall-clock, which shows waiting (commits, locks) but is biased
@@ -49,7 +51,6 @@ import orjson
 KEY_ENV = "ORDERWATCH_BENCH_KEY"
 PROFILE_ENV = "ORDERWATCH_BENCH_PROFILE"
 PROFILE_MODE_ENV = "ORDERWATCH_BENCH_PROFILE_MODE"
-COMMITS_ENV = "ORDERWATCH_BENCH_COMMITS"
 PUSH_PATH = "/webhooks/shopee"
 
 # -- the pushes --------------------------------------------------------------------------
@@ -417,6 +418,8 @@ async def _load(args: argparse.Namespace) -> dict[str, Any]:
     result = tally.summary()
     result.update(
         began=began,
+        # When the last answer came, on the wall clock (the harness finds out later).
+        ended=time.time() - (time.perf_counter() - tally.last) if tally.last else time.time(),
         cpu_seconds=cpu,
         latencies_ms=[round(x * 1000, 3) for x in tally.latencies],
         lags_ms=[round(x * 1000, 3) for x in tally.lags],
@@ -576,44 +579,9 @@ class _Sampler(threading.Thread):
         return out.getvalue()
 
 
-def _count_commits(path: str) -> None:
-    """Keep the number of database commits made in this process in the 8-byte file ``path``
-    (little-endian), for the harness to read between phases: pushes per transaction."""
-    import mmap
-    import struct
-
-    import sqlalchemy as sa
-
-    with open(path, "wb") as handle:
-        handle.write(bytes(8))
-    with open(path, "r+b") as handle:
-        view = mmap.mmap(handle.fileno(), 8)
-    lock = threading.Lock()
-    count = 0
-
-    def committed(_connection: Any) -> None:
-        nonlocal count
-        with lock:
-            count += 1
-            struct.pack_into("<q", view, 0, count)
-
-    sa.event.listen(sa.engine.Engine, "commit", committed)
-
-
-def read_commits(path: str) -> int:
-    """The commit count that :func:`_count_commits` keeps in ``path``."""
-    try:
-        with open(path, "rb") as handle:
-            return int.from_bytes(handle.read(8), "little")
-    except OSError:
-        return 0
-
-
 def _serve(argv: Sequence[str]) -> int:
     from service.cli import main
 
-    if os.environ.get(COMMITS_ENV):
-        _count_commits(os.environ[COMMITS_ENV])
     path = os.environ.get(PROFILE_ENV)
     if not path:
         return main(["serve", *argv])
@@ -675,6 +643,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if argv[:1] == ["serve"]:
         return _serve(argv[1:])
+    if argv[:1] == ["worker"]:
+        from service.cli import main as orderwatch
+
+        return orderwatch(argv)
     parser = argparse.ArgumentParser(prog="python -m bench.pushload", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("echo", "canned"):
