@@ -72,6 +72,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
+        self._write_turn = threading.RLock() if self.dialect == "sqlite" else None
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -96,13 +97,29 @@ class Database:
     def write(self) -> Iterator[Connection]:
         """A writing transaction: committed on success, rolled back on error."""
         try:
-            with self.engine.begin() as conn:
+            with self.writing(), self.engine.begin() as conn:
                 yield conn
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:
             # service/bulk.py talks to the driver directly: its errors come unwrapped.
             raise StorageUnavailable(_describe(exc)) from exc
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Hold this process's SQLite write turn (nothing on PostgreSQL).
+
+        SQLite lets one writer in at a time; a writer that finds the lock taken sleeps and
+        polls (1 to 100 ms at a time), so two threads of one process that both write (the
+        push committer and the applier) would wait far longer than the other's transaction
+        takes. Taking turns on a lock of the process hands the turn over at once; other
+        processes still meet SQLite's own lock.
+        """
+        if self._write_turn is None:
+            yield
+            return
+        with self._write_turn:
+            yield
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

@@ -90,7 +90,8 @@ def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None 
             cause = getattr(exc, "orig", exc)  # the pool may hand the driver's error on unwrapped
             raise StorageUnavailable(f"database unavailable: {type(cause).__name__}") from exc
         try:
-            new = write(raw, rows, received)
+            with db.writing():
+                new = write(raw, rows, received)
             break
         except Exception as exc:
             _rollback(raw)
