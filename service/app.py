@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import documents, metrics, shops, views, webhooks
+from service import documents, metrics, outbox, shops, views, webhooks
 from service.actions import running_outbox
 from service.auth import Caller, identify, is_loopback
 from service.db import Database, StorageUnavailable
@@ -145,6 +145,17 @@ async def get_airway_bill(request: Request) -> Response:
     return Response(found.content, media_type=found.content_type, headers=headers)
 
 
+async def list_jobs(request: Request) -> Response:
+    authorize(request, "viewer")
+    state = request.query_params.get("state") or None
+    if state not in (None, "pending", "running", "done", "dead"):
+        raise ApiError(400, "bad_query", "state must be pending, running, done or dead")
+    found = await anyio.to_thread.run_sync(lambda: outbox.jobs(_db(request), state))
+    for job in found:
+        job["run_after"] = job["run_after"].isoformat().replace("+00:00", "Z")
+    return JSONResponse({"jobs": found})
+
+
 async def list_alerts(request: Request) -> Response:
     authorize(request, "viewer")
     state = request.query_params.get("state") or None
@@ -173,6 +184,7 @@ ROUTES = [
     Route("/v1/packages/{platform}/{package_id}", get_package),
     Route("/v1/packages/{platform}/{package_id}/airway-bill", get_airway_bill),
     Route("/v1/alerts", list_alerts),
+    Route("/v1/jobs", list_jobs),
     Route("/metrics", metrics.metrics),
 ]
 

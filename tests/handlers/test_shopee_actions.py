@@ -133,3 +133,21 @@ def test_a_missing_address_holds_the_package_with_an_alert_and_books_nothing(wor
 def test_address_validation_names_the_problem(address: object, problem: str | None) -> None:
     found = address_problem(address)
     assert (found is None) if problem is None else (problem in (found or ""))
+
+
+def test_jobs_with_their_tries_and_errors_are_visible_over_http(world: World) -> None:
+    order = world.sandbox.create_order(SHOP, order_sn="2511ARR0003", status="READY_TO_SHIP")
+    world.sandbox.logistics.fail_next(["500"] * 8)  # the first try fails through all its retries
+    world.ready_to_ship(order.order_sn)
+
+    def tried() -> bool:
+        found = world.client.get("/v1/jobs").json()["jobs"]
+        return any(j["kind"] == "arrange_shipment" and j["last_error"] for j in found) or any(
+            j["kind"] == "arrange_shipment" and j["state"] == "done" for j in found
+        )
+
+    world.wait("a try", tried)
+    answer = world.client.get("/v1/jobs", params={"state": "nonsense"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_query"
+    [job] = [j for j in world.client.get("/v1/jobs").json()["jobs"] if j["kind"] == "arrange_shipment"]
+    assert job["order_id"] == order.order_sn and job["attempts"] >= 1
