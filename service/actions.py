@@ -80,13 +80,13 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
 
 @contextlib.asynccontextmanager
 async def running_outbox(
-    settings: Settings, db: Database, policy: Policy | None = None
+    settings: Settings, db: Database, policy: Policy | None = None, idle: float = 0.5
 ) -> AsyncIterator[Worker]:
     """Run the outbox worker in this event loop for the duration of the block."""
     stop = asyncio.Event()
     async with resources(settings, db) as found:
         policy = policy or Policy(attempts=settings.outbox_attempts, base=settings.outbox_backoff_seconds)
-        worker = Worker(db, handlers(settings), policy=policy, resources=found)
+        worker = Worker(db, handlers(settings), policy=policy, resources=found, idle=idle)
         task = asyncio.create_task(worker.run(stop))
         try:
             yield worker

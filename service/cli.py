@@ -139,7 +139,7 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         applier.start()
         log.info("worker: applying stored pushes and running outbox jobs")
         try:
-            async with running_outbox(settings, db) as outbox:
+            async with running_outbox(settings, db, idle=args.idle) as outbox:
                 await stop.wait()
         finally:
             await asyncio.to_thread(applier.stop)

@@ -110,16 +110,16 @@ def claim(db: Database, kinds: list[str], limit: int, worker: str, lease: float)
             sa.and_(JOBS.c.state == "pending", JOBS.c.run_after <= now),
             sa.and_(JOBS.c.state == "running", JOBS.c.lease_until < now),
         )
-        query = sa.select(JOBS).where(due, JOBS.c.kind.in_(kinds)).order_by(JOBS.c.run_after).limit(limit)
+        chosen = (
+            sa.select(JOBS.c.id).where(due, JOBS.c.kind.in_(kinds)).order_by(JOBS.c.run_after).limit(limit)
+        )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        rows = list(conn.execute(query))
-        if not rows:
-            return []
+            chosen = chosen.with_for_update(skip_locked=True)
         until = now + timedelta(seconds=lease)
-        conn.execute(
+        # One statement: choose, lease and answer them.
+        rows = conn.execute(
             JOBS.update()
-            .where(JOBS.c.id.in_([r.id for r in rows]))
+            .where(JOBS.c.id.in_(chosen))
             .values(
                 state="running",
                 attempts=JOBS.c.attempts + 1,
@@ -127,11 +127,13 @@ def claim(db: Database, kinds: list[str], limit: int, worker: str, lease: float)
                 worker=worker,
                 updated_at=now,
             )
+            .returning(*JOBS.c)
         )
-        return [
-            Job(r.id, r.key, r.kind, r.platform, r.order_id, r.package_id, r.payload or {}, r.attempts + 1)
+        found = [
+            Job(r.id, r.key, r.kind, r.platform, r.order_id, r.package_id, r.payload or {}, r.attempts)
             for r in rows
         ]
+        return sorted(found, key=lambda job: job.id)
 
     return db.run_write(work)
 
@@ -152,6 +154,25 @@ def finish(db: Database, job: Job, worker: str, state: str, run_after: datetime 
         if done and state == "dead":
             _open_dead_letter_alert(conn, job, error or "", now)
         return done
+
+    return db.run_write(work)
+
+
+def finish_done(db: Database, jobs: list[Job], worker: str) -> set[int]:
+    """Mark ``jobs`` done in one statement, those still this worker's; their ids."""
+    now = datetime.now(UTC)
+
+    def work(conn: Connection) -> set[int]:
+        mine = sa.and_(
+            JOBS.c.id.in_([j.id for j in jobs]), JOBS.c.state == "running", JOBS.c.worker == worker
+        )
+        query = (
+            JOBS.update()
+            .where(mine)
+            .values(state="done", lease_until=None, updated_at=now, last_error=None)
+            .returning(JOBS.c.id)
+        )
+        return set(conn.execute(query).scalars())
 
     return db.run_write(work)
 
@@ -202,6 +223,8 @@ class Worker:
         self.counts: dict[str, int] = {"done": 0, "retried": 0, "dead": 0, "again": 0}
         self._rng = random.Random(seed)
         self._wake = asyncio.Event()
+        self._ended: list[tuple[Job, asyncio.Future[None]]] = []
+        self._recording = False
 
     def wake(self) -> None:
         """New jobs may be due (call from the worker's event loop)."""
@@ -213,22 +236,26 @@ class Worker:
         async with anyio.create_task_group() as group:
             slots = anyio.Semaphore(self.concurrency)
             while not stop.is_set():
-                free = slots.value
+                # Wait for a free slot (a job ending frees one at once), then claim for
+                # every free slot; sleep only when nothing is due.
+                await slots.acquire()
                 jobs: list[Job] = []
-                if free:
-                    try:
-                        jobs = await anyio.to_thread.run_sync(
-                            claim, self.db, kinds, free, self.name, self.policy.lease
-                        )
-                    except StorageUnavailable as exc:
-                        log.warning("outbox: cannot claim jobs: %s", exc)
-                for job in jobs:
-                    await slots.acquire()
-                    group.start_soon(self._run_one, job, slots)
+                try:
+                    jobs = await anyio.to_thread.run_sync(
+                        claim, self.db, kinds, slots.value + 1, self.name, self.policy.lease
+                    )
+                except StorageUnavailable as exc:
+                    log.warning("outbox: cannot claim jobs: %s", exc)
                 if not jobs:
+                    slots.release()
                     self._wake.clear()
                     with anyio.move_on_after(self.idle):
                         await _first(stop.wait(), self._wake.wait())
+                    continue
+                group.start_soon(self._run_one, jobs[0], slots)
+                for job in jobs[1:]:
+                    await slots.acquire()
+                    group.start_soon(self._run_one, job, slots)
 
     async def run_until_idle(self, timeout: float = 60.0) -> None:
         """Run every due job, and those they make due, until none is left (for tests, tools)."""
@@ -277,8 +304,46 @@ class Worker:
             return
         await self._end(job, "done")
 
+    async def _done(self, job: Job) -> None:
+        """Record a job done, together with the others that end meanwhile (one statement)."""
+        ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ended.append((job, ended))
+        if not self._recording:
+            self._recording = True
+            asyncio.get_running_loop().create_task(self._record_done())
+        await ended
+
+    async def _record_done(self) -> None:
+        try:
+            while self._ended:
+                batch, self._ended = self._ended, []
+                jobs = [job for job, _ in batch]
+                for pause in (0.1, 0.5, 2.0, 5.0, None):
+                    try:
+                        mine = await anyio.to_thread.run_sync(finish_done, self.db, jobs, self.name)
+                        break
+                    except StorageUnavailable as exc:
+                        if pause is None:
+                            log.error(
+                                "outbox: could not record %d jobs done: %s; leases will lapse", len(jobs), exc
+                            )
+                            mine = set()
+                            break
+                        await anyio.sleep(pause)
+                self.counts["done"] += len(mine)
+                for job, ended in batch:
+                    if job.id not in mine:
+                        log.warning("outbox: %s %s was taken over after its lease lapsed", job.kind, job.key)
+                    if not ended.done():
+                        ended.set_result(None)
+        finally:
+            self._recording = False
+
     async def _end(self, job: Job, state: str, *, error: str | None = None, after: float | None = None,
                    attempts: int | None = None) -> None:  # fmt: skip
+        if state == "done" and error is None and after is None and attempts is None:
+            await self._done(job)
+            return
         run_after = datetime.now(UTC) + timedelta(seconds=after) if after is not None else None
         for pause in (0.1, 0.5, 2.0, 5.0, None):
             try:
