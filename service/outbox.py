@@ -23,6 +23,7 @@ import logging
 import os
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -38,6 +39,7 @@ from service.models import Alert, OutboxJob
 log = logging.getLogger("orderwatch.outbox")
 
 JOBS = cast(sa.Table, OutboxJob.__table__)
+LAPSED_CHECK_SECONDS = 5.0  # how often a worker looks for jobs whose worker died
 ALERTS = cast(sa.Table, Alert.__table__)
 
 
@@ -101,15 +103,17 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def claim(db: Database, kinds: list[str], limit: int, worker: str, lease: float) -> list[Job]:
-    """Take up to ``limit`` due jobs of ``kinds`` (pending, or running with a lapsed lease)."""
+def claim(
+    db: Database, kinds: list[str], limit: int, worker: str, lease: float, lapsed: bool = True
+) -> list[Job]:
+    """Take up to ``limit`` due jobs of ``kinds``: pending ones whose time has come, and with
+    ``lapsed`` running ones whose lease ran out (a scan: workers ask for those now and then)."""
     now = datetime.now(UTC)
 
     def work(conn: Connection) -> list[Job]:
-        due = sa.or_(
-            sa.and_(JOBS.c.state == "pending", JOBS.c.run_after <= now),
-            sa.and_(JOBS.c.state == "running", JOBS.c.lease_until < now),
-        )
+        due = sa.and_(JOBS.c.state == "pending", JOBS.c.run_after <= now)  # the (state, run_after) index
+        if lapsed:
+            due = sa.or_(due, sa.and_(JOBS.c.state == "running", JOBS.c.lease_until < now))
         chosen = (
             sa.select(JOBS.c.id).where(due, JOBS.c.kind.in_(kinds)).order_by(JOBS.c.run_after).limit(limit)
         )
@@ -224,6 +228,7 @@ class Worker:
         self._rng = random.Random(seed)
         self._wake = asyncio.Event()
         self._ended: list[tuple[Job, asyncio.Future[None]]] = []
+        self._lapsed_check = 0.0
         self._recording = False
 
     def wake(self) -> None:
@@ -240,9 +245,12 @@ class Worker:
                 # every free slot; sleep only when nothing is due.
                 await slots.acquire()
                 jobs: list[Job] = []
+                lapsed = time.monotonic() >= self._lapsed_check
+                if lapsed:
+                    self._lapsed_check = time.monotonic() + LAPSED_CHECK_SECONDS
                 try:
                     jobs = await anyio.to_thread.run_sync(
-                        claim, self.db, kinds, slots.value + 1, self.name, self.policy.lease
+                        claim, self.db, kinds, slots.value + 1, self.name, self.policy.lease, lapsed
                     )
                 except StorageUnavailable as exc:
                     log.warning("outbox: cannot claim jobs: %s", exc)
