@@ -52,6 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     linking.add_argument("outlet", help="the outlet shop id")
     linking.add_argument("main", help="the main shop id")
     linking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
+    policy = shop_sub.add_parser("arrange-at", help="when SHOP's shipments are arranged")
+    policy.add_argument("shop", help="the shop id")
+    policy.add_argument("state", choices=("approved", "ready_to_ship"), help="approved: no warehouse steps")
+    policy.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
     unlinking = shop_sub.add_parser("unlink", help="make OUTLET a shop of its own again")
     unlinking.add_argument("outlet", help="the outlet shop id")
     unlinking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
@@ -213,6 +217,12 @@ def _shops(settings: Settings, args: argparse.Namespace) -> int:
             for shop in shops.list_shops(db, args.platform):
                 role = f"outlet of {shop.main_shop_id}" if shop.main_shop_id else "main or independent shop"
                 print(f"{shop.platform}\t{shop.shop_id}\t{role}")
+            return 0
+        if args.shops_command == "arrange-at":
+            if not args.shop.isdigit():
+                raise ConfigurationError(f"shop ids are numbers, not {args.shop!r}")
+            shops.set_arrange_at(db, args.platform, args.shop, args.state)
+            print(f"{args.platform} shop {args.shop}: shipments are arranged at {args.state}")
             return 0
         for shop_id in [args.outlet, *([args.main] if args.shops_command == "link" else [])]:
             if not shop_id.isdigit():

@@ -104,6 +104,7 @@ def apply_orders(
     if not rebuild:
         late = [k for k in keys if min(j.key for j in fresh[k]) <= rows[k].last_key]
         journals, recorded = store.load_journal(conn, late)
+    policies = shops.arrange_policies(conn, [(k[0], rows[k].shop_id) for k in keys])
     results: dict[int, Result] = {}
     writes = store.Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
     folded: list[tuple[OrderKey, OrderAggregate]] = []
@@ -116,6 +117,7 @@ def apply_orders(
             else:
                 aggregate = store.aggregate_from_rows(row, packages.get(row.id, []))
                 items = fresh[key]
+            aggregate.arrange_at = policies.get((key[0], row.shop_id), aggregate.arrange_at)
             for item in sorted(items, key=lambda j: j.key):
                 results[item.id] = aggregate.apply(item)
         except Exception as exc:  # noqa: BLE001 - a bug folding one order must not sink the batch

@@ -64,6 +64,9 @@ class Shop(Base):
     access_token: Mapped[str | None] = mapped_column(sa.Text)
     refresh_token: Mapped[str | None] = mapped_column(sa.Text)
     token_expires_at: Mapped[datetime | None]
+    # When shipment is arranged: at ready_to_ship (after the warehouse steps; the default,
+    # None) or already at approved (sellers without warehouse steps).
+    arrange_at: Mapped[str | None] = mapped_column(sa.String(32))
 
 
 class Order(Base):

@@ -115,3 +115,42 @@ def list_shops(db: Database, platform: str | None = None) -> list[ShopRow]:
     with db.read() as conn:
         rows = conn.execute(query.order_by(SHOPS.c.platform, SHOPS.c.shop_id))
         return [ShopRow(r.platform, r.shop_id, r.main_shop_id, r.name) for r in rows]
+
+
+def arrange_policies(conn: Connection, shops: Iterable[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """When each of ``shops`` has its shipments arranged, for those that say (``approved``)."""
+    wanted = sorted(set(shops))
+    found: dict[tuple[str, str], str] = {}
+    for platform in {p for p, _ in wanted}:
+        ids = [s for p, s in wanted if p == platform]
+        query = sa.select(SHOPS.c.shop_id, SHOPS.c.arrange_at).where(
+            SHOPS.c.platform == platform, SHOPS.c.shop_id.in_(ids), SHOPS.c.arrange_at.is_not(None)
+        )
+        for row in conn.execute(query):
+            found[(platform, row.shop_id)] = row.arrange_at
+    return found
+
+
+ARRANGE_AT = ("approved", "ready_to_ship")
+
+
+def set_arrange_at(db: Database, platform: str, shop_id: str, arrange_at: str) -> None:
+    """Set when the shop's shipments are arranged (``approved`` or ``ready_to_ship``)."""
+    if arrange_at not in ARRANGE_AT:
+        raise ValueError(f"arrange_at must be one of {', '.join(ARRANGE_AT)}")
+
+    def work(conn: Connection) -> None:
+        value = None if arrange_at == "ready_to_ship" else arrange_at
+        found = conn.execute(
+            SHOPS.update()
+            .where(SHOPS.c.platform == platform, SHOPS.c.shop_id == shop_id)
+            .values(arrange_at=value)
+        )
+        if not found.rowcount:
+            conn.execute(
+                SHOPS.insert().values(
+                    platform=platform, shop_id=shop_id, arrange_at=value, created_at=datetime.now(UTC)
+                )
+            )
+
+    db.run_write(work)

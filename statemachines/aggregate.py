@@ -101,6 +101,9 @@ class OrderAggregate:
     changes: list[Change] = field(default_factory=list)
     renamed: dict[str, str] = field(default_factory=dict)
     alerts: list[tuple[str | None, str, int | None, str]] = field(default_factory=list)
+    # The shop's policy: arrange shipment at "ready_to_ship" (after the warehouse steps) or
+    # already at "approved" (sellers without warehouse steps).
+    arrange_at: str = "ready_to_ship"
 
     @property
     def state(self) -> str:
@@ -305,6 +308,8 @@ class OrderAggregate:
                     continue
                 if change.to_state == "ready_to_ship" and change.source in ("command", "action"):
                     kind = "arrange_shipment"
+                elif change.to_state == "approved" and self.arrange_at == "approved":
+                    kind = "arrange_shipment"  # a seller without warehouse steps
                 elif (
                     change.to_state == "processing"
                     and self.platform == "coupang"

@@ -47,6 +47,8 @@ ORDERS = cast(sa.Table, Order.__table__)
 PACKAGES = cast(sa.Table, Package.__table__)
 CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
 NOT_ARRANGED = {"created", "processing"}
+# Order states in which shipment may be arranged (approved: the shop's policy says so).
+ARRANGEABLE = {"approved", "picking", "packing", "ready_to_ship"}
 PICKED_UP = {"picked_up", "in_transit", "out_for_delivery", "delivery_failed"}
 _PHONE = re.compile(r"\d")
 
@@ -148,7 +150,7 @@ async def arrange_shipment(job: Job, ctx: Context) -> Again | None:
     db = ctx.db
     client: ShopeeClient = ctx.resources["shopee"]
     order = await anyio.to_thread.run_sync(read_order, db, job.order_id)
-    if order is None or order.state != "ready_to_ship":
+    if order is None or order.state not in ARRANGEABLE:
         return None  # it moved on (the marketplace shipped or cancelled it): nothing to arrange
     token = await access_token(db, client, order.shop_id)
     [detail] = await client.get_order_detail(order.shop_id, token, [order.order_id])

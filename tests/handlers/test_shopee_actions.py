@@ -151,3 +151,21 @@ def test_jobs_with_their_tries_and_errors_are_visible_over_http(world: World) ->
     assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_query"
     [job] = [j for j in world.client.get("/v1/jobs").json()["jobs"] if j["kind"] == "arrange_shipment"]
     assert job["order_id"] == order.order_sn and job["attempts"] >= 1
+
+
+def test_a_shop_without_warehouse_steps_has_its_orders_arranged_once_paid(
+    world: World, database_url: str
+) -> None:
+    from tests.service.test_cli import run
+
+    result = run("shops", "arrange-at", str(SHOP), "approved", url=database_url)
+    assert result.returncode == 0, result.stderr
+    order = world.sandbox.create_order(SHOP, order_sn="2511ARR0004", status="READY_TO_SHIP")
+    number = order.packages[0].package_number
+
+    def labelled() -> bool:
+        return world.client.get(f"/v1/packages/shopee/{number}/airway-bill").status_code == 200
+
+    world.wait("the booking without warehouse steps", labelled)
+    assert world.sandbox.logistics.bookings(order.order_sn, number) == 1
+    assert world.order(order.order_sn)["packages"][0]["tracking_number"]
