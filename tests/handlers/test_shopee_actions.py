@@ -13,15 +13,14 @@ import httpx
 import pytest
 
 from handlers.shopee.actions import address_problem
-from handlers.shopee.sandbox import ShopeeSandbox, create_sandbox
+from handlers.shopee.sandbox import ShopeeSandbox
 from service.app import create_app
 from service.db import Database
 from service.ingest import ingest
 from service.outbox import jobs
-from service.reconcile import set_tokens
-from service.settings import Secret, Settings
 from tests.factories import command_event
 from tests.live_server import serve
+from tests.shopee_world import sandbox_settings, start_sandbox
 
 PARTNER, KEY, SHOP, TOKEN = 2001234, "sandbox-partner-key-actions", 680000123, "actions-token"
 
@@ -52,19 +51,8 @@ class World:
 @pytest.fixture
 def world(db: Database, database_url: str) -> Iterator[World]:
     with ExitStack() as stack:
-        app = create_sandbox(PARTNER, KEY, seed=21)
-        sandbox: ShopeeSandbox = app.state.sandbox
-        sandbox.pushes.configure(backoff=0.01)
-        api = stack.enter_context(serve(app))
-        sandbox.add_shop(SHOP, access_token=TOKEN)
-        set_tokens(db, str(SHOP), TOKEN)
-        settings = Settings(
-            database_url=database_url,
-            shopee_partner_id=str(PARTNER),
-            shopee_partner_keys=(Secret(KEY),),
-            shopee_api_base=api,
-            tracking_seconds=0.2,
-        )
+        sandbox, api = start_sandbox(stack, db, partner=PARTNER, key=KEY, shop=SHOP, token=TOKEN, seed=21)
+        settings = sandbox_settings(database_url, partner=PARTNER, key=KEY, api=api, tracking_seconds=0.2)
         base = stack.enter_context(serve(create_app(settings, db)))
         sandbox.pushes.url = base + "/webhooks/shopee"
         yield World(sandbox, stack.enter_context(httpx.Client(base_url=base, timeout=30)), db)

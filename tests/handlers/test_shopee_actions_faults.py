@@ -12,17 +12,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from handlers.shopee.sandbox import ShopeeSandbox, create_sandbox
 from handlers.shopee.sandbox_shipping import LogisticsFaults
 from service.app import create_app
 from service.db import Database
 from service.ingest import ingest
 from service.models import Alert, Order, OutboxJob, Package
-from service.reconcile import set_tokens
-from service.settings import Secret, Settings
 from tests.factories import command_event
 from tests.handlers.test_shopee_actions import KEY, PARTNER, SHOP, TOKEN, World
 from tests.live_server import serve
+from tests.shopee_world import sandbox_settings, start_sandbox
 
 ORDERS = 100
 
@@ -30,18 +28,13 @@ ORDERS = 100
 @pytest.fixture
 def world(db: Database, database_url: str) -> Iterator[World]:
     with ExitStack() as stack:
-        app = create_sandbox(PARTNER, KEY, seed=44)
-        sandbox: ShopeeSandbox = app.state.sandbox
-        sandbox.pushes.configure(backoff=0.01)
+        sandbox, api = start_sandbox(stack, db, partner=PARTNER, key=KEY, shop=SHOP, token=TOKEN, seed=44)
         sandbox.logistics.configure(transit_steps=1, document_delay=0)
-        api = stack.enter_context(serve(app))
-        sandbox.add_shop(SHOP, access_token=TOKEN)
-        set_tokens(db, str(SHOP), TOKEN)
-        settings = Settings(
-            database_url=database_url,
-            shopee_partner_id=str(PARTNER),
-            shopee_partner_keys=(Secret(KEY),),
-            shopee_api_base=api,
+        settings = sandbox_settings(
+            database_url,
+            partner=PARTNER,
+            key=KEY,
+            api=api,
             tracking_seconds=0.2,
             api_backoff_seconds=0.01,
             outbox_backoff_seconds=0.02,

@@ -30,10 +30,10 @@ from service.reconcile import (
     set_tokens,
     windows,
 )
-from service.settings import Secret, Settings
 from statemachines.maps import SHOPEE_ORDER
 from tests.live_server import serve
 from tests.shopee_pushes import KEY, Receiver, start_receiver
+from tests.shopee_world import sandbox_settings
 
 PARTNER = 2001234
 SHOP, MART, OUTLET = 680000123, 690000001, 690000002
@@ -204,12 +204,8 @@ def test_serve_runs_the_poll_on_its_schedule_and_catches_a_push_that_never_came(
         api_base = stack.enter_context(serve(app))
         sandbox.add_shop(SHOP, access_token=TOKEN)
         set_tokens(db, str(SHOP), TOKEN)
-        settings = Settings(
-            database_url=database_url,
-            shopee_partner_id=str(PARTNER),
-            shopee_partner_keys=(Secret(KEY),),
-            shopee_api_base=api_base,
-            shopee_reconcile_seconds=0.2,
+        settings = sandbox_settings(
+            database_url, partner=PARTNER, key=KEY, api=api_base, shopee_reconcile_seconds=0.2
         )
         base = stack.enter_context(serve(create_app(settings, db, pollers=True)))
         client = stack.enter_context(httpx.Client(base_url=base))
