@@ -9,8 +9,12 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from service.settings import ConfigurationError, Settings
+
+if TYPE_CHECKING:
+    from service.db import Database
 
 log = logging.getLogger("orderwatch")
 
@@ -56,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("shop", help="the shop id")
     policy.add_argument("state", choices=("approved", "ready_to_ship"), help="approved: no warehouse steps")
     policy.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
+    authorize = shop_sub.add_parser(
+        "authorize",
+        help="store SHOP's API tokens, read from standard input: access token, then refresh token",
+    )
+    authorize.add_argument("shop", help="the shop id")
+    authorize.add_argument("--expires-in", type=int, default=4 * 3600, help="seconds the access token lives")
     unlinking = shop_sub.add_parser("unlink", help="make OUTLET a shop of its own again")
     unlinking.add_argument("outlet", help="the outlet shop id")
     unlinking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
@@ -105,6 +115,23 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         _migrate(settings, args)
     app = create_app(settings, pollers=not args.no_poll, worker=not args.no_worker)
     uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+def _authorize(db: Database, args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from service.reconcile import set_tokens
+
+    if not args.shop.isdigit():
+        raise ConfigurationError(f"shop ids are numbers, not {args.shop!r}")
+    # From standard input, not the command line: arguments show in every process list.
+    lines = [line.strip() for line in sys.stdin.read().splitlines() if line.strip()]
+    if not lines:
+        raise ConfigurationError("give the access token (and the refresh token) on standard input")
+    expires = datetime.now(UTC) + timedelta(seconds=args.expires_in)
+    set_tokens(db, args.shop, lines[0], lines[1] if len(lines) > 1 else None, expires)
+    print(f"shopee shop {args.shop}: tokens stored (the access token expires {expires:%Y-%m-%d %H:%M} UTC)")
     return 0
 
 
@@ -218,6 +245,8 @@ def _shops(settings: Settings, args: argparse.Namespace) -> int:
                 role = f"outlet of {shop.main_shop_id}" if shop.main_shop_id else "main or independent shop"
                 print(f"{shop.platform}\t{shop.shop_id}\t{role}")
             return 0
+        if args.shops_command == "authorize":
+            return _authorize(db, args)
         if args.shops_command == "arrange-at":
             if not args.shop.isdigit():
                 raise ConfigurationError(f"shop ids are numbers, not {args.shop!r}")

@@ -45,3 +45,14 @@ def test_a_fresh_token_is_used_as_it_is_and_a_shop_without_one_is_not_authorized
     assert asyncio.run(access_token(db, NoCalls(), str(SHOP))) == "fresh-access"
     with pytest.raises(NotAuthorized, match="has not authorized"):
         asyncio.run(access_token(db, NoCalls(), "999"))
+
+
+def test_the_shops_command_stores_tokens_read_from_standard_input(db: Database, database_url: str) -> None:
+    from tests.service.test_cli import run
+
+    result = run("shops", "authorize", str(SHOP), url=database_url, input="access-from-stdin\nrefresh-too\n")
+    assert result.returncode == 0, result.stderr
+    assert "tokens stored" in result.stdout and "access-from-stdin" not in result.stdout + result.stderr
+    assert [s.access_token for s in authorized_shops(db)] == ["access-from-stdin"]
+    empty = run("shops", "authorize", str(SHOP), url=database_url, input="")
+    assert empty.returncode == 2 and "standard input" in empty.stderr
