@@ -204,6 +204,10 @@ def _retryable(exc: BaseException) -> bool:
     cause = exc.__cause__ if isinstance(exc, StorageUnavailable) else exc
     orig = getattr(cause, "orig", cause)  # SQLAlchemy wraps the driver's error; bulk.py does not
     sqlstate = getattr(orig, "sqlstate", None)
+    if isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig):
+        # SQLite answers BUSY at once, without its busy wait, where waiting could deadlock
+        # (a reader becoming a writer): transient, like a deadlock on PostgreSQL.
+        return True
     return sqlstate in {"40P01", "40001"}
 
 
