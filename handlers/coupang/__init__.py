@@ -1,0 +1,1 @@
+"""Coupang Open API: signing, client, order sheets, actions and the sandbox."""
