@@ -62,6 +62,7 @@ def ingest_in(conn: Connection, events: Sequence[Event], now: datetime) -> list[
         event = unique[key]
         fresh[(event.platform, event.order_id)].append(Journaled(new_id, event))
     results = apply_orders(conn, fresh, now)
+    store.write_ship_by(conn, events)
     answers = []
     answered: set[str] = set()
     for event in events:

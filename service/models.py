@@ -79,6 +79,7 @@ class Order(Base):
         sa.Index("ix_orders_shop", "platform", "shop_id"),
         sa.Index("ix_orders_main_shop", "platform", "main_shop_id"),
         sa.Index("ix_orders_updated", "updated_at", "id"),
+        sa.Index("ix_orders_ship_by", "ship_by"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -92,6 +93,8 @@ class Order(Base):
     last_key: Mapped[str] = mapped_column(sa.String(300), default="")
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # The marketplace's ship-by deadline, as its last event stating one said (not folded).
+    ship_by: Mapped[datetime | None]
 
 
 class Package(Base):
@@ -233,6 +236,13 @@ class Alert(Base):
             sqlite_where=sa.text("state = 'open'"),
             postgresql_where=sa.text("state = 'open'"),
         ),
+        # Alerts whose opening or resolution the sinks have not been handed yet.
+        sa.Index(
+            "ix_alerts_unnotified",
+            "id",
+            sqlite_where=sa.text("notified <> state"),
+            postgresql_where=sa.text("notified <> state"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -245,6 +255,8 @@ class Alert(Base):
     opened_at: Mapped[datetime]
     resolved_at: Mapped[datetime | None]
     message: Mapped[str] = mapped_column(sa.Text)
+    # The last state handed to the sinks ("" before the opening is): see service/alert_rules.py.
+    notified: Mapped[str] = mapped_column(sa.String(16), default="", server_default="")
 
 
 class Push(Base):

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Row
 
-from service import bulk
+from service import bulk, changes
 from service.db import Retry
 from service.models import Alert, Order, OutboxJob, Package, Transition
 from service.models import Event as EventRow
@@ -338,6 +338,8 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
         bulk.update(conn, EVENTS, ("id", "outcome", "error"), outcomes)
         _write_actions(conn, writes, now)
         bulk.update(conn, ALERTS, ("id", "state", "resolved_at"), resolved)
+    # Last: publishing takes the change feed's counter lock, held until commit.
+    changes.publish_transitions(conn, writes, now)
 
 
 def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
@@ -364,6 +366,36 @@ def _write_actions(conn: Connection, writes: Writes, now: datetime) -> None:
             alerts.append(_alert_row(agg, action, now))
     bulk.insert_dicts(conn, OUTBOX, jobs, conflict=["key"])
     bulk.insert_dicts(conn, ALERTS, alerts, conflict=["condition"], conflict_where="state = 'open'")
+
+
+def write_ship_by(conn: Connection, events: Sequence[Event]) -> None:
+    """Set the ship-by deadline of the orders whose events state one (the latest event's).
+
+    Not part of the fold: a deadline is a fact about the order, not a state, and a
+    duplicate event (a poll repeating a push) may still be the one that carries it.
+    """
+    latest: dict[OrderKey, Event] = {}
+    for event in events:
+        if event.ship_by is None:
+            continue
+        key = (event.platform, event.order_id)
+        if key not in latest or event.occurred_at >= latest[key].occurred_at:
+            latest[key] = event
+    if not latest:
+        return
+    conn.execute(
+        ORDERS.update()
+        .where(
+            ORDERS.c.platform == sa.bindparam("b_platform"),
+            ORDERS.c.order_id == sa.bindparam("b_order_id"),
+            sa.or_(ORDERS.c.ship_by.is_(None), ORDERS.c.ship_by != sa.bindparam("b_ship_by")),
+        )
+        .values(ship_by=sa.bindparam("b_ship_by")),
+        [
+            {"b_platform": key[0], "b_order_id": key[1], "b_ship_by": event.ship_by}
+            for key, event in sorted(latest.items())
+        ],
+    )
 
 
 def condition(platform: str, order_id: str, package_id: str | None, state: str) -> str:

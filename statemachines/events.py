@@ -45,6 +45,9 @@ class Event:
     carrier: str | None = None
     actor: str | None = None
     reason: str | None = None
+    # The order's ship-by deadline when the marketplace states one (Shopee's ship_by_date,
+    # Coupang's outbound shipping days): written to the order as it is, not folded.
+    ship_by: datetime | None = None
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:
@@ -54,3 +57,7 @@ class Event:
             raise ValueError(f"unknown event source {self.source!r}")
         object.__setattr__(self, "kind", EventKind(self.kind))
         object.__setattr__(self, "occurred_at", self.occurred_at.astimezone(UTC))
+        if self.ship_by is not None:
+            if self.ship_by.tzinfo is None:
+                raise ValueError("ship_by must be timezone-aware")
+            object.__setattr__(self, "ship_by", self.ship_by.astimezone(UTC))

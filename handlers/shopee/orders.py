@@ -59,6 +59,7 @@ def detail_events(shop_id: str, detail: DetailLike, raw: Mapping[str, Any] | Non
             occurred_at=when,
             dedupe_key=order_status_key(detail.order_sn, detail.order_status, detail.update_time),
             source="poll",
+            ship_by=_ship_by(detail),
             raw=body,
         )
     ]
@@ -81,3 +82,9 @@ def detail_events(shop_id: str, detail: DetailLike, raw: Mapping[str, Any] | Non
             )
         )
     return events
+
+
+def _ship_by(detail: DetailLike) -> datetime | None:
+    """The order's ship-by deadline (``ship_by_date``; none before it is paid)."""
+    stamp = getattr(detail, "ship_by_date", None)
+    return datetime.fromtimestamp(stamp, UTC) if isinstance(stamp, int) and stamp > 0 else None
