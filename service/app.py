@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from service import documents, metrics, outbox, shops, views, webhooks
+from service import documents, metrics, openapi, outbox, shops, views, webhooks
 from service.actions import running_outbox
 from service.auth import Caller, identify, is_loopback
 from service.db import Database, StorageUnavailable
@@ -186,6 +186,7 @@ ROUTES = [
     Route("/v1/alerts", list_alerts),
     Route("/v1/jobs", list_jobs),
     Route("/metrics", metrics.metrics),
+    Route("/openapi.json", openapi.openapi),
 ]
 
 

@@ -1,0 +1,82 @@
+"""The OpenAPI document is true: schemathesis against the live app over real HTTP finds no
+server error and no answer that the document does not describe."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+from schemathesis import checks
+
+from service.app import ROUTES, create_app
+from service.auth import parse_tokens
+from service.db import Database
+from service.ingest import ingest
+from service.openapi import document
+from service.settings import Secret, Settings
+from tests.factories import order_event, package_event
+from tests.live_server import serve
+from tests.shopee_pushes import KEY
+
+OPERATOR = "operator-secret-for-schemathesis"
+SCHEMA = schemathesis.openapi.from_dict(document())
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_schema_conformance,
+    checks.response_headers_conformance,
+]
+
+
+@dataclass
+class Live:
+    base: str
+
+
+@pytest.fixture
+def live(db: Database, database_url: str) -> Iterator[Live]:
+    """The app on loopback with an operator token, a few orders, packages and an alert."""
+    ingest(
+        db,
+        [
+            order_event("SCHEMA1", "READY_TO_SHIP", 1),
+            package_event("SCHEMA1", "PKG1", "LOGISTICS_PICKUP_DONE", 5),
+            order_event("SCHEMA2", "IN_CANCEL", 2),
+            order_event("SCHEMA3", "UNPAID", 3, shop_id="2002"),
+        ],
+    )
+    settings = Settings(
+        database_url=database_url,
+        api_tokens=parse_tokens(f"ops:{OPERATOR}:operator"),
+        shopee_partner_keys=(Secret(KEY),),
+    )
+    with serve(create_app(settings, db)) as base:
+        yield Live(base)
+
+
+@SCHEMA.parametrize()
+@settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
+def test_the_live_app_answers_as_its_openapi_document_says(case: schemathesis.Case, live: Live) -> None:
+    case.call_and_validate(
+        base_url=live.base, headers={"Authorization": f"Bearer {OPERATOR}"}, checks=CHECKS, timeout=10
+    )
+
+
+def test_every_route_is_in_the_document() -> None:
+    documented = set(document()["paths"])
+    served = {route.path for route in ROUTES if getattr(route, "path", None)}
+    assert served - documented == set()
+
+
+def test_the_document_is_served_as_openapi_3_1(live: Live) -> None:
+    answer = httpx.get(f"{live.base}/openapi.json")
+    assert answer.status_code == 200
+    served = answer.json()
+    assert served["openapi"] == "3.1.0"
+    assert served["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
+    assert "/v1/orders" in served["paths"]
