@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -67,6 +67,19 @@ def _platform(request: Request) -> str:
     return platform
 
 
+def _id(request: Request, name: str) -> str:
+    value = str(request.path_params[name])
+    if "\x00" in value:  # no id holds a NUL (and PostgreSQL text cannot)
+        raise ApiError(404, "not_found", f"no such {name}")
+    return value
+
+
+def _text(value: str | None, name: str) -> str | None:
+    if value and "\x00" in value:
+        raise ApiError(400, "bad_query", f"{name} must not hold a NUL character")
+    return value or None
+
+
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None or value == "":
         return default
@@ -88,6 +101,10 @@ def _time(value: str | None, name: str) -> datetime | None:
         raise ApiError(400, "bad_query", f"{name} must be an RFC 3339 time") from None
     if parsed.tzinfo is None:
         raise ApiError(400, "bad_query", f"{name} must carry a time zone (e.g. Z)")
+    try:
+        parsed.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(400, "bad_query", f"{name} is out of range") from None
     return parsed
 
 
@@ -104,7 +121,7 @@ async def list_orders(request: Request) -> Response:
         views.list_orders,
         state=state,
         platform=platform,
-        shop_id=q.get("shop_id") or None,
+        shop_id=_text(q.get("shop_id"), "shop_id"),
         updated_since=_time(q.get("updated_since"), "updated_since"),
         limit=_int(q.get("limit"), "limit", 100, 1, views.MAX_LIMIT),
         cursor=q.get("cursor") or None,
@@ -115,7 +132,7 @@ async def list_orders(request: Request) -> Response:
 async def get_order(request: Request) -> Response:
     authorize(request, "viewer")
     platform = _platform(request)
-    order_id = request.path_params["order_id"]
+    order_id = _id(request, "order_id")
     order = await _read(request, views.get_order, platform, order_id)
     if order is None:
         raise ApiError(404, "not_found", f"no {platform} order {order_id}")
@@ -125,7 +142,7 @@ async def get_order(request: Request) -> Response:
 async def get_package(request: Request) -> Response:
     authorize(request, "viewer")
     platform = _platform(request)
-    package_id = request.path_params["package_id"]
+    package_id = _id(request, "package_id")
     package = await _read(request, views.get_package, platform, package_id)
     if package is None:
         raise ApiError(404, "not_found", f"no {platform} package {package_id}")
@@ -135,7 +152,7 @@ async def get_package(request: Request) -> Response:
 async def get_airway_bill(request: Request) -> Response:
     authorize(request, "viewer")
     platform = _platform(request)
-    package_id = request.path_params["package_id"]
+    package_id = _id(request, "package_id")
     found = await anyio.to_thread.run_sync(
         documents.find, _db(request), platform, package_id, documents.AIRWAY_BILL
     )

@@ -44,9 +44,10 @@ def decode_cursor(cursor: str) -> int:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, value = text.split(":", 1)
-        if prefix != "o":
+        number = int(value)
+        if prefix != "o" or not 0 <= number < 2**63:
             raise ValueError(prefix)
-        return int(value)
+        return number
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise BadQuery("cursor is not a cursor this service issued") from exc
 

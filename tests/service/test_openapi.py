@@ -80,3 +80,22 @@ def test_the_document_is_served_as_openapi_3_1(live: Live) -> None:
     assert served["openapi"] == "3.1.0"
     assert served["components"]["securitySchemes"]["bearer"] == {"type": "http", "scheme": "bearer"}
     assert "/v1/orders" in served["paths"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/v1/orders?shop_id=%00", 400),
+        ("/v1/orders?cursor=bzoxMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAw", 400),  # o:10**30
+        ("/v1/orders?updated_since=0001-01-01T00:00:00%2B05:00", 400),  # before year 1 in UTC
+        ("/v1/orders/shopee/a%00b", 404),
+        ("/v1/packages/shopee/a%00b", 404),
+        ("/v1/packages/shopee/a%00b/airway-bill", 404),
+    ],
+)
+def test_inputs_that_once_made_server_errors_are_refused_in_the_error_shape(
+    live: Live, path: str, status: int
+) -> None:
+    answer = httpx.get(f"{live.base}{path}", headers={"Authorization": f"Bearer {OPERATOR}"})
+    assert answer.status_code == status
+    assert answer.json()["error"]["code"] in {"bad_query", "not_found"}
