@@ -311,3 +311,44 @@ class Document(Base):
     content_type: Mapped[str] = mapped_column(sa.String(100))
     content: Mapped[bytes] = mapped_column(sa.LargeBinary)
     created_at: Mapped[datetime]
+
+
+class Change(Base):
+    """The change feed: every state change and new checkpoint, append-only, in commit order.
+
+    ``id`` is the feed position, assigned from ``change_counter`` in the writing
+    transaction (see service/changes.py), so positions are gapless and in commit order.
+    """
+
+    __tablename__ = "changes"
+
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(sa.String(16))  # order, package or checkpoint
+    platform: Mapped[str] = mapped_column(sa.String(16))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    package_id: Mapped[str | None] = mapped_column(sa.String(64))
+    from_state: Mapped[str | None] = mapped_column(sa.String(32))
+    to_state: Mapped[str | None] = mapped_column(sa.String(32))
+    trigger: Mapped[str | None] = mapped_column(sa.String(32))
+    at: Mapped[datetime]
+    source: Mapped[str | None] = mapped_column(sa.String(16))
+    event_id: Mapped[int | None]
+    catch_up: Mapped[bool | None]
+    # A transition a refold of its order took back (the history no longer holds it).
+    retracted: Mapped[bool] = mapped_column(default=False)
+    # The state the order (or package) is in once this change's transaction committed.
+    state: Mapped[str | None] = mapped_column(sa.String(32))
+    description: Mapped[str | None] = mapped_column(sa.String(500))
+    location: Mapped[str | None] = mapped_column(sa.String(200))
+    raw_status: Mapped[str | None] = mapped_column(sa.String(64))
+    committed_at: Mapped[datetime]
+
+
+class ChangeCounter(Base):
+    """One row: the last feed position handed out; its row lock orders the feed's writers."""
+
+    __tablename__ = "change_counter"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(sa.BigInteger)
+
