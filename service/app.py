@@ -4,26 +4,29 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
-from service import documents, metrics, openapi, outbox, shops, views, webhooks
+from service import changes, commands, documents, metrics, openapi, outbox, shops, stream, views, webhooks
 from service.actions import running_outbox
-from service.auth import Caller, identify, is_loopback
+from service.auth import authorize
 from service.db import Database, StorageUnavailable
 from service.errors import HANDLERS, ApiError
 from service.inbox import Applier
 from service.pollers import running_pollers
 from service.pushes import PushCommitter
 from service.settings import Settings
-from statemachines.machines import ORDER_STATES
+from statemachines.machines import ORDER_STATES, ORDER_TRIGGERS, PACKAGE_TRIGGERS
 from statemachines.maps import PLATFORMS
 
 log = logging.getLogger("orderwatch.app")
@@ -32,22 +35,6 @@ log = logging.getLogger("orderwatch.app")
 def _db(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
-
-
-def authorize(request: Request, role: str) -> Caller:
-    """The caller, if allowed ``role``; otherwise the fitting :class:`ApiError`."""
-    settings: Settings = request.app.state.settings
-    if not settings.api_tokens:
-        client = request.client.host if request.client else None
-        if role == "viewer" and is_loopback(client):
-            return Caller("loopback", "viewer")
-        raise ApiError(403, "forbidden", "no API tokens are configured: reads are served to loopback only")
-    caller = identify(settings.api_tokens, request.headers.get("authorization"))
-    if caller is None:
-        raise ApiError(401, "unauthorized", "a valid Bearer token is required")
-    if not caller.may(role):
-        raise ApiError(403, "forbidden", f"this token's role may not {role}")
-    return caller
 
 
 async def _read(request: Request, work: Any, *args: Any, **kwargs: Any) -> Any:
@@ -181,6 +168,83 @@ async def list_alerts(request: Request) -> Response:
     return JSONResponse(await _read(request, views.list_alerts, state))
 
 
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if len(raw) > 64 * 1024:
+        raise ApiError(413, "body_too_large", "the body must be at most 64 KiB")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "bad_body", "the body is not JSON") from None
+
+
+async def order_command(request: Request) -> Response:
+    caller = authorize(request, "operator")
+    platform, order_id = _platform(request), _id(request, "order_id")
+    command, reason = commands.parse_command(await _body(request), commands.ORDER_COMMANDS, ORDER_TRIGGERS)
+    key = request.headers.get("idempotency-key")
+    done = await anyio.to_thread.run_sync(
+        lambda: commands.order_command(
+            _db(request), platform, order_id, command, actor=caller.name, reason=reason, key=key
+        )
+    )
+    if done is None:
+        raise ApiError(404, "not_found", f"no {platform} order {order_id}")
+    if done.outcome == "refused":
+        raise commands.not_allowed(command, done)
+    return JSONResponse(await _read(request, views.get_order, platform, order_id))
+
+
+async def package_command(request: Request) -> Response:
+    caller = authorize(request, "operator")
+    platform, package_id = _platform(request), _id(request, "package_id")
+    body = await _body(request)
+    command, reason = commands.parse_command(body, commands.PACKAGE_COMMANDS, PACKAGE_TRIGGERS)
+    key = request.headers.get("idempotency-key")
+    done = await anyio.to_thread.run_sync(
+        lambda: commands.package_command(
+            _db(request), platform, package_id, command, actor=caller.name, reason=reason, key=key
+        )
+    )
+    if done is None:
+        raise ApiError(404, "not_found", f"no {platform} package {package_id}")
+    if done.outcome == "refused":
+        raise commands.not_allowed(command, done)
+    return JSONResponse(await _read(request, views.get_package, platform, package_id))
+
+
+async def add_tracking(request: Request) -> Response:
+    caller = authorize(request, "operator")
+    platform, package_id = _platform(request), _id(request, "package_id")
+    carrier, number = commands.parse_tracking(await _body(request))
+    done = await anyio.to_thread.run_sync(
+        lambda: commands.add_tracking(_db(request), platform, package_id, carrier, number, actor=caller.name)
+    )
+    if done is None:
+        raise ApiError(404, "not_found", f"no {platform} package {package_id}")
+    if done.outcome in ("refused", "unreachable"):
+        raise ApiError(409, "tracking_not_accepted", f"package {package_id} is {done.state}: {done.error}")
+    return JSONResponse(await _read(request, views.get_package, platform, package_id))
+
+
+async def list_changes(request: Request) -> Response:
+    authorize(request, "viewer")
+    given = request.query_params.get("after") or "0"
+    after = changes.parse_cursor(given)
+    if after is None:
+        raise ApiError(400, "bad_query", "after must be a cursor of the change feed")
+    limit = _int(request.query_params.get("limit"), "limit", 100, 1, changes.MAX_LIMIT)
+    page = await _read(request, changes.read, after, limit)
+    return JSONResponse({"changes": page, "next": page[-1]["cursor"] if page else str(after)})
+
+
+async def stream_changes(request: Request) -> Response:
+    authorize(request, "viewer")
+    db = _db(request)
+    stop: threading.Event = request.app.state.stop_streams
+    return await anyio.to_thread.run_sync(stream.response, request, db, stop)
+
+
 async def healthz(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
@@ -193,13 +257,18 @@ async def readyz(request: Request) -> Response:
 
 
 ROUTES = [
-    Route("/webhooks/shopee", webhooks.shopee_push, methods=["POST"]),  # first: the hot path
+    Route(webhooks.PUSH_PATH, webhooks.shopee_push, methods=["POST"]),  # App serves it first
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/v1/orders", list_orders),
     Route("/v1/orders/{platform}/{order_id}", get_order),
     Route("/v1/packages/{platform}/{package_id}", get_package),
     Route("/v1/packages/{platform}/{package_id}/airway-bill", get_airway_bill),
+    Route("/v1/orders/{platform}/{order_id}/commands", order_command, methods=["POST"]),
+    Route("/v1/packages/{platform}/{package_id}/commands", package_command, methods=["POST"]),
+    Route("/v1/packages/{platform}/{package_id}/tracking", add_tracking, methods=["POST"]),
+    Route("/v1/changes", list_changes),
+    Route("/v1/stream", stream_changes),
     Route("/v1/alerts", list_alerts),
     Route("/v1/jobs", list_jobs),
     Route("/metrics", metrics.metrics),
@@ -220,6 +289,19 @@ async def _link_configured_outlets(db: Database, settings: Settings) -> None:
         len(settings.shopee_outlet_shops),
         changed,
     )
+
+
+class App(Starlette):
+    """The Starlette app, except that a Shopee push goes straight to its handler: the hot
+    path skips the middleware stack and the router (the route stays, for the app's other
+    callers), and its errors are answered as the error handlers would."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == webhooks.PUSH_PATH and scope["method"] == "POST":
+            scope["app"] = self
+            await webhooks.shopee_push.answer(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def create_app(
@@ -254,14 +336,16 @@ def create_app(
                     await stack.enter_async_context(running_pollers(settings, app.state.db))
                 yield
         finally:
+            app.state.stop_streams.set()
             await anyio.to_thread.run_sync(app.state.push_committer.close)
             if applier is not None:
                 await anyio.to_thread.run_sync(applier.stop)
             if own:
                 app.state.db.dispose()
 
-    app = Starlette(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
+    app = App(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
     app.state.settings = settings
+    app.state.stop_streams = threading.Event()  # set on shutdown: GET /v1/stream answers end
     app.state.push_counts = webhooks.new_push_counts()
     app.state.metrics = metrics.new_registry(app)
     return app

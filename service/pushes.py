@@ -23,12 +23,11 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import psycopg
 import sqlalchemy as sa
 
-from handlers.shopee.push import ParsedPush
 from service.db import Database, StorageUnavailable
 from service.models import Push
 
@@ -42,12 +41,22 @@ def body_key(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
 
 
+class Head(Protocol):
+    """What storing needs to know of a push: its code and shop (a ParsedPush, a PushHead)."""
+
+    @property
+    def code(self) -> int: ...
+
+    @property
+    def shop_id(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Received:
     """A verified push as received: its platform, what it says, its raw body and its JSON."""
 
     platform: str
-    push: ParsedPush
+    push: Head
     body: bytes
     document: Mapping[str, Any]
 
@@ -55,7 +64,7 @@ class Received:
 def store_push(
     db: Database,
     platform: str,
-    push: ParsedPush,
+    push: Head,
     body: bytes,
     document: Mapping[str, Any],
     now: datetime | None = None,

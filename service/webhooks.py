@@ -20,7 +20,7 @@ import orjson
 from starlette.requests import ClientDisconnect, Request
 from starlette.types import Message, Receive, Scope, Send
 
-from handlers.shopee.push import PLATFORM, MalformedPush, parse_push
+from handlers.shopee.push import PLATFORM, MalformedPush, check_push
 from handlers.shopee.signing import verify_push
 from service.db import StorageUnavailable
 from service.errors import ApiError
@@ -29,6 +29,7 @@ from service.settings import Settings
 
 log = logging.getLogger("orderwatch.webhooks")
 
+PUSH_PATH = "/webhooks/shopee"
 MAX_BODY = 1024 * 1024  # bytes; Shopee's pushes are a few hundred
 UNKNOWN = "-"  # the code label of a push rejected before its code was read
 
@@ -43,59 +44,72 @@ def new_push_counts() -> PushCounts:
 class ShopeePush:
     """``POST /webhooks/shopee`` as a plain ASGI app: the hot path of the service, so it
     reads the scope and the body itself instead of building a Request and a Response.
-    Errors are raised as :class:`ApiError` and answered by the app's error handlers."""
+    Errors are raised as :class:`ApiError` and answered by the app's error handlers, or
+    by :meth:`answer` when the app hands the push over before its router (service/app.py)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        request = Request(scope, receive)  # for the error paths and the request URL
         state = scope["app"].state
         settings: Settings = state.settings
         authorization, declared = _headers(scope)
         try:
-            body = await _read_body(request, receive, declared)
+            body = await _read_body(scope, receive, declared)
         except ClientDisconnect:
-            _count(request, UNKNOWN, "client_disconnect")
-            log.info("shopee push abandoned: the client %s went away mid-body", _client(request))
+            _count(scope, UNKNOWN, "client_disconnect")
+            log.info("shopee push abandoned: the client %s went away mid-body", _client(scope))
             await _answer(send, 400)
             return
         keys = [key.reveal() for key in settings.shopee_partner_keys]
         if not keys:
-            _explain_missing_keys(request)
-            raise _reject(request, 401, "invalid_signature", "no partner key is configured")
-        url = settings.shopee_push_url or str(request.url)
+            _explain_missing_keys(scope)
+            raise _reject(scope, 401, "invalid_signature", "no partner key is configured")
+        url = settings.shopee_push_url or str(Request(scope).url)
         if not authorization:
-            raise _reject(request, 401, "invalid_signature", "the Authorization header is missing")
+            raise _reject(scope, 401, "invalid_signature", "the Authorization header is missing")
         if not verify_push(keys, url, body, authorization):
             raise _reject(
-                request, 401, "invalid_signature", f"the signature does not match for push URL {_plain(url)}"
+                scope, 401, "invalid_signature", f"the signature does not match for push URL {_plain(url)}"
             )
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise _reject(request, 400, "malformed_json", f"the body is not JSON: {exc}") from None
+            raise _reject(scope, 400, "malformed_json", f"the body is not JSON: {exc}") from None
         if not isinstance(document, dict):
-            raise _reject(
-                request, 400, "not_an_object", f"the body is a JSON {_kind(document)}, not an object"
-            )
+            raise _reject(scope, 400, "not_an_object", f"the body is a JSON {_kind(document)}, not an object")
         if b"\\u0000" in body and _has_nul(document):
             # PostgreSQL's JSON cannot hold NUL characters; no real push has them.
-            raise _reject(request, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
+            raise _reject(scope, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
         try:
-            push = parse_push(document)
+            # Checked as the applier will parse it, but no events are built here: the
+            # applier builds them from the stored body.
+            push = check_push(document)
         except MalformedPush as exc:
-            raise _reject(request, 400, "malformed_push", str(exc), code=document.get("code")) from None
+            raise _reject(scope, 400, "malformed_push", str(exc), code=document.get("code")) from None
         committer: PushCommitter = state.push_committer
         try:
             stored = await committer.submit(Received(PLATFORM, push, body, document))
         except StorageUnavailable:
-            _count(request, push.code, "storage_unavailable")
+            _count(scope, push.code, "storage_unavailable")
             log.warning(
                 "shopee push code %s from %s not stored: the database is unavailable (503)",
                 push.code,
-                _client(request),
+                _client(scope),
             )
             raise
         state.push_counts[(str(push.code), "stored" if stored else "duplicate")] += 1
         await _answer(send, 200)
+
+    async def answer(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a push with no framework around it: the errors become their JSON answers here."""
+        try:
+            await self(scope, receive, send)
+        except ApiError as exc:
+            await _answer_error(send, exc.status, exc.code, exc.message)
+        except StorageUnavailable as exc:
+            log.warning("storage unavailable: %s", exc)
+            await _answer_error(send, 503, "storage_unavailable", "the database is unavailable; retry later")
+        except Exception as exc:
+            log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)
+            await _answer_error(send, 500, "internal_error", "internal error")
 
 
 shopee_push = ShopeePush()
@@ -108,6 +122,14 @@ async def _answer(send: Send, status: int) -> None:
     await send(_EMPTY_BODY)
 
 
+async def _answer_error(send: Send, status: int, code: str, message: str) -> None:
+    # As service.errors.error_response renders it.
+    body = orjson.dumps({"error": {"code": code, "message": message}})
+    headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 def _headers(scope: Scope) -> tuple[str | None, bytes | None]:
     authorization = declared = None
     for name, value in scope["headers"]:
@@ -118,9 +140,9 @@ def _headers(scope: Scope) -> tuple[str | None, bytes | None]:
     return authorization, declared
 
 
-async def _read_body(request: Request, receive: Receive, declared: bytes | None) -> bytes:
+async def _read_body(scope: Scope, receive: Receive, declared: bytes | None) -> bytes:
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise _too_large(request, f"Content-Length {declared.decode()} is over {MAX_BODY} bytes")
+        raise _too_large(scope, f"Content-Length {declared.decode()} is over {MAX_BODY} bytes")
     chunks: list[bytes] = []
     size = 0
     # Count while reading too: a chunked body has no Content-Length, and one may lie.
@@ -131,19 +153,19 @@ async def _read_body(request: Request, receive: Receive, declared: bytes | None)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > MAX_BODY:
-            raise _too_large(request, f"the body is over {MAX_BODY} bytes")
+            raise _too_large(scope, f"the body is over {MAX_BODY} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             break
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _too_large(request: Request, reason: str) -> ApiError:
-    return _reject(request, 413, "payload_too_large", reason, message=f"a push is at most {MAX_BODY} bytes")
+def _too_large(scope: Scope, reason: str) -> ApiError:
+    return _reject(scope, 413, "payload_too_large", reason, message=f"a push is at most {MAX_BODY} bytes")
 
 
 def _reject(
-    request: Request,
+    scope: Scope,
     status: int,
     error: str,
     reason: str,
@@ -152,18 +174,18 @@ def _reject(
     message: str | None = None,
 ) -> ApiError:
     label = str(code) if isinstance(code, int) and not isinstance(code, bool) else UNKNOWN
-    _count(request, label, error)
-    log.warning("shopee push rejected (%d %s): %s; from %s", status, error, reason, _client(request))
+    _count(scope, label, error)
+    log.warning("shopee push rejected (%d %s): %s; from %s", status, error, reason, _client(scope))
     return ApiError(status, error, message or reason)
 
 
-def _count(request: Request, code: object, result: str) -> None:
-    counts: PushCounts = request.app.state.push_counts
+def _count(scope: Scope, code: object, result: str) -> None:
+    counts: PushCounts = scope["app"].state.push_counts
     counts[(str(code), result)] += 1
 
 
-def _explain_missing_keys(request: Request) -> None:
-    state = request.app.state
+def _explain_missing_keys(scope: Scope) -> None:
+    state = scope["app"].state
     if not getattr(state, "shopee_keys_explained", False):
         state.shopee_keys_explained = True
         log.error(
@@ -172,8 +194,9 @@ def _explain_missing_keys(request: Request) -> None:
         )
 
 
-def _client(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
 
 
 def _plain(url: str) -> str:

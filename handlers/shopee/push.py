@@ -59,14 +59,69 @@ def tracking_number_key(ordersn: str, package_number: str, tracking_no: str) -> 
     return _bounded(f"{PLATFORM}:{ordersn}:tracking:{package_number}:{tracking_no}")
 
 
+@dataclass(frozen=True, slots=True)
+class PushHead:
+    """What the receiver keeps of a push it checked: its code and shop."""
+
+    code: int
+    shop_id: str | None
+
+
+def check_push(body: Mapping[str, Any]) -> PushHead:
+    """The push's code and shop, once every check of :func:`parse_push` has passed; it
+    builds no events (the receiver stores the push, the applier parses it again)."""
+    code, shop_id, _ = _read(body)
+    return PushHead(code, shop_id)
+
+
 def parse_push(body: Mapping[str, Any]) -> ParsedPush:
     """The push's code, shop and events; :class:`MalformedPush` when a push of a code we act on
     (or any push's ``code``) is unusable."""
+    code, shop_id, fields = _read(body)
+    if fields is None:
+        return ParsedPush(code, shop_id, ())
+    assert shop_id is not None  # _read insists on it for the codes it reads fields of
+    ordersn, when, first, second = fields
+    if code == ORDER_STATUS_PUSH:
+        event = Event(
+            platform=PLATFORM,
+            shop_id=shop_id,
+            order_id=ordersn,
+            kind=EventKind.ORDER_STATUS,
+            status=first,
+            occurred_at=datetime.fromtimestamp(when, UTC),
+            dedupe_key=order_status_key(ordersn, first, when),
+            source="push",
+            raw=body,
+        )
+    else:
+        event = Event(
+            platform=PLATFORM,
+            shop_id=shop_id,
+            order_id=ordersn,
+            kind=EventKind.TRACKING_NUMBER,
+            status=TRACKING_STATUS,
+            occurred_at=datetime.fromtimestamp(when, UTC),
+            dedupe_key=tracking_number_key(ordersn, first, second),
+            source="push",
+            package_id=first,
+            tracking_number=second,
+            raw=body,
+        )
+    return ParsedPush(code, shop_id, (event,))
+
+
+_Fields = tuple[str, int, str, str]  # ordersn, update time, then status and "" or package and tracking
+
+
+def _read(body: Mapping[str, Any]) -> tuple[int, str | None, _Fields | None]:
+    # Every check a push goes through, shared by the receiver and the applier, so that a
+    # push the receiver stored is one the applier can parse.
     code = body.get("code")
     if not _is_int(code) or not 0 <= code <= _MAX_CODE:
         raise MalformedPush("code must be a non-negative integer")
     if code not in ACTED_ON:
-        return ParsedPush(code, _loose_shop_id(body.get("shop_id")), ())
+        return code, _loose_shop_id(body.get("shop_id")), None
     shop_id = _shop_id(body.get("shop_id"))
     data = body.get("data")
     if not isinstance(data, Mapping):
@@ -76,35 +131,8 @@ def parse_push(body: Mapping[str, Any]) -> ParsedPush:
     # it, as in the tracking-number push.
     when = _when(body, data)
     if code == ORDER_STATUS_PUSH:
-        status = _text(data, "status")
-        event = Event(
-            platform=PLATFORM,
-            shop_id=shop_id,
-            order_id=ordersn,
-            kind=EventKind.ORDER_STATUS,
-            status=status,
-            occurred_at=datetime.fromtimestamp(when, UTC),
-            dedupe_key=order_status_key(ordersn, status, when),
-            source="push",
-            raw=body,
-        )
-    else:
-        package_number = _text(data, "package_number")
-        tracking_no = _text(data, "tracking_no")
-        event = Event(
-            platform=PLATFORM,
-            shop_id=shop_id,
-            order_id=ordersn,
-            kind=EventKind.TRACKING_NUMBER,
-            status=TRACKING_STATUS,
-            occurred_at=datetime.fromtimestamp(when, UTC),
-            dedupe_key=tracking_number_key(ordersn, package_number, tracking_no),
-            source="push",
-            package_id=package_number,
-            tracking_number=tracking_no,
-            raw=body,
-        )
-    return ParsedPush(code, shop_id, (event,))
+        return code, shop_id, (ordersn, when, _text(data, "status"), "")
+    return code, shop_id, (ordersn, when, _text(data, "package_number"), _text(data, "tracking_no"))
 
 
 def _when(body: Mapping[str, Any], data: Mapping[str, Any]) -> int:
