@@ -1,0 +1,143 @@
+"""The dashboard at ``/``: server-rendered HTML over the read model, updated live.
+
+Who may look: the read API's rule. With tokens configured, a viewer or operator token is
+needed: as a ``Bearer`` header, or given once as ``?token=`` which sets a cookie
+(HttpOnly, SameSite=Strict) for the following pages; the page's script keeps the token in
+sessionStorage to follow ``GET /v1/stream``. Without tokens only loopback clients may look.
+
+The live part of a page (``<main id="live">``) is fetched again with ``?partial=1`` when the
+change stream says something changed (or every few seconds when the stream is not there).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+
+from service import dashboard_data as data
+from service import dashboard_html as html
+from service import views
+from service.auth import Caller, authorize
+from service.db import Database
+from service.errors import ApiError
+from statemachines.machines import ORDER_STATES
+from statemachines.maps import PLATFORMS
+
+COOKIE = "orderwatch_token"
+
+
+def _caller(request: Request) -> tuple[Caller, str | None]:
+    """Who looks, by the read API's rule, and a token to keep in the cookie (one given as
+    ``?token=``); :class:`ApiError` 401 or 403 otherwise."""
+    if "authorization" in request.headers:
+        return authorize(request, "viewer"), None
+    given = request.query_params.get("token") or None
+    offered = given or request.cookies.get(COOKIE)
+    if offered:
+        header = (b"authorization", f"Bearer {offered}".encode("latin-1", "replace"))
+        request = Request({**request.scope, "headers": [*request.scope["headers"], header]})
+    return authorize(request, "viewer"), given
+
+
+def _refused(exc: ApiError) -> Response:
+    if exc.status == 401:
+        page = html.message_page("Sign in", "A viewer or operator API token is needed.", sign_in=True)
+    else:
+        page = html.message_page("Forbidden", exc.message)
+    return HTMLResponse(page, exc.status)
+
+
+def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
+    return value if value in allowed else None
+
+
+def _text(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value[:64] if value and "\x00" not in value else None
+
+
+def _search(request: Request) -> data.Search:
+    q = request.query_params
+    cursor = q.get("cursor") or None
+    if cursor:
+        try:
+            views.decode_cursor(cursor)
+        except views.BadQuery:
+            cursor = None
+    return data.Search(
+        q=_text(q.get("q")),
+        shop=_text(q.get("shop")),
+        state=_choice(q.get("state"), ORDER_STATES),
+        platform=_choice(q.get("platform"), PLATFORMS),
+        cursor=cursor,
+    )
+
+
+async def _read(request: Request, work: Any, *args: Any) -> Any:
+    db: Database = request.app.state.db
+
+    def run() -> Any:
+        with db.read() as conn:
+            return work(conn, *args)
+
+    return await anyio.to_thread.run_sync(run)
+
+
+def _answer(request: Request, token: str | None, whole: str, live: str, status: int = 200) -> Response:
+    partial = request.query_params.get("partial") == "1"
+    answer = HTMLResponse(live if partial else whole, status_code=status)
+    answer.headers["Cache-Control"] = "no-store"
+    if token:
+        answer.set_cookie(
+            COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"
+        )
+    return answer
+
+
+def _index_live(conn: Any, search: data.Search) -> tuple[str, str | None]:
+    found, next_cursor = data.orders(conn, search)
+    live = (
+        html.counts(data.counts(conn))
+        + html.alerts(data.open_alerts(conn))
+        + html.order_list(found, next_cursor, search)
+    )
+    return live, data.stream_head(conn)
+
+
+async def index(request: Request) -> Response:
+    """``GET /``: counts, open alerts and the order list."""
+    try:
+        _, token = _caller(request)
+    except ApiError as exc:
+        return _refused(exc)
+    search = _search(request)
+    live, head = await _read(request, _index_live, search)
+    whole = html.page("Dashboard", "", live, head, html.search_form(search))
+    return _answer(request, token, whole, live)
+
+
+def _order_live(conn: Any, platform: str, order_id: str) -> tuple[str | None, str | None]:
+    order = views.get_order(conn, platform, order_id)
+    if order is None:
+        return None, None
+    return html.order_detail(order, data.timeline(order)), data.stream_head(conn)
+
+
+async def order_page(request: Request) -> Response:
+    """``GET /orders/{platform}/{order_id}``: one order, its packages, checkpoints and timeline."""
+    try:
+        _, token = _caller(request)
+    except ApiError as exc:
+        return _refused(exc)
+    platform, order_id = request.path_params["platform"], request.path_params["order_id"]
+    live, head = None, None
+    if platform in PLATFORMS and "\x00" not in order_id:
+        live, head = await _read(request, _order_live, platform, order_id)
+    title = f"{platform} order {order_id}"
+    if live is None:
+        text = f'<h2>Not found</h2><p class="empty">no {html.e(platform)} order {html.e(order_id)}</p>'
+        return _answer(request, token, html.page(title, "", text), text, 404)
+    return _answer(request, token, html.page(title, "", live, head), live)
