@@ -1,0 +1,152 @@
+"""Coupang order sheets as normalized events.
+
+One sheet is one shipment box of an order: it becomes an ``order_status`` event of the
+order (``orderId``) naming the box (``shipmentBoxId``) as its package, and, once the box
+has an invoice, a ``tracking_number`` event. A box enters each status once, so the dedupe
+key is the box and the status: the same fact seen by two polls, a poll and an action, or
+a poll and ``POST /webhooks/coupang`` is applied once.
+
+Coupang writes times in Korean time without a zone. A sheet dates few of its statuses:
+ACCEPT is dated by ``paidAt``, DEPARTURE by the invoice upload, DELIVERING by
+``inTrasitDateTime`` (sic), FINAL_DELIVERY by ``deliveredDate``; a status without its own
+time (INSTRUCT) is dated when it was seen, and never before the payment.
+The ship-by deadline is the end (Korean time) of the earliest ``estimatedShippingDate``
+of the box's items (출고예정일, the day the seller must ship by).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+from statemachines.events import Event, EventKind
+
+PLATFORM = "coupang"
+KST = timezone(timedelta(hours=9), "KST")
+STATUSES = ("ACCEPT", "INSTRUCT", "DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
+DISPATCHED = frozenset({"DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING"})
+_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
+
+
+class SheetError(ValueError):
+    """A body that is not a Coupang order sheet; the message says why."""
+
+
+def parse_time(text: object) -> datetime | None:
+    """A Coupang time (Korean local, ``T`` or space between date and time) as UTC; None if blank."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    for form in _TIME_FORMATS:
+        try:
+            return datetime.strptime(text.strip(), form).replace(tzinfo=KST).astimezone(UTC)
+        except ValueError:
+            continue
+    return None
+
+
+def day_start(day: date) -> datetime:
+    """Midnight of ``day`` in Korea, as UTC."""
+    return datetime.combine(day, time(), KST).astimezone(UTC)
+
+
+def kst_day(moment: datetime) -> date:
+    """The Korean calendar day of ``moment``."""
+    return moment.astimezone(KST).date()
+
+
+def status_key(order_id: str, box_id: str, status: str) -> str:
+    """The dedupe key of "box ``box_id`` of ``order_id`` is in ``status``"."""
+    return f"{PLATFORM}:{order_id}:box:{box_id}:{status}"
+
+
+def invoice_key(order_id: str, box_id: str, invoice_number: str) -> str:
+    """The dedupe key of "box ``box_id`` got invoice ``invoice_number``"."""
+    return f"{PLATFORM}:{order_id}:box:{box_id}:invoice:{invoice_number}"
+
+
+def ship_by(sheet: Mapping[str, Any]) -> datetime | None:
+    """The end of the earliest ``estimatedShippingDate`` of the box's items (Korean time)."""
+    days = []
+    for item in _items(sheet):
+        try:
+            days.append(date.fromisoformat(str(item.get("estimatedShippingDate") or "")[:10]))
+        except ValueError:
+            continue
+    return day_start(min(days) + timedelta(days=1)) if days else None
+
+
+def _items(sheet: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    items = sheet.get("orderItems")
+    return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
+
+
+def _ids(sheet: Mapping[str, Any]) -> tuple[str, str, str]:
+    if not isinstance(sheet, Mapping):
+        raise SheetError("an order sheet must be a JSON object")
+    order_id, box_id, status = sheet.get("orderId"), sheet.get("shipmentBoxId"), sheet.get("status")
+    for name, value in (("orderId", order_id), ("shipmentBoxId", box_id)):
+        if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+            raise SheetError(f"{name} must be a number")
+    if not isinstance(status, str) or not status:
+        raise SheetError("status must be a non-empty string")
+    return str(order_id), str(box_id), status
+
+
+def status_time(sheet: Mapping[str, Any], status: str, seen: datetime) -> datetime:
+    """When the box entered ``status``, as far as the sheet says (else when it was seen)."""
+    paid = parse_time(sheet.get("paidAt")) or parse_time(sheet.get("orderedAt"))
+    uploads = [t for t in (parse_time(i.get("invoiceNumberUploadDate")) for i in _items(sheet)) if t]
+    own = {
+        "ACCEPT": paid,
+        "DEPARTURE": max(uploads) if uploads else None,
+        "DELIVERING": parse_time(sheet.get("inTrasitDateTime")),
+        "NONE_TRACKING": parse_time(sheet.get("inTrasitDateTime")),
+        "FINAL_DELIVERY": parse_time(sheet.get("deliveredDate")),
+    }.get(status)
+    when = own or seen
+    return max(when, paid) if paid else when
+
+
+def sheet_events(
+    vendor_id: str, sheet: Mapping[str, Any], *, seen: datetime, source: str = "poll"
+) -> list[Event]:
+    """The events one order sheet says; raises :class:`SheetError` when it is not one."""
+    order_id, box_id, status = _ids(sheet)
+    when = status_time(sheet, status, seen)
+    deadline = ship_by(sheet)
+    events = [
+        Event(
+            platform=PLATFORM,
+            shop_id=vendor_id,
+            order_id=order_id,
+            kind=EventKind.ORDER_STATUS,
+            status=status,
+            occurred_at=when,
+            dedupe_key=status_key(order_id, box_id, status),
+            source=source,
+            package_id=box_id,
+            ship_by=deadline,
+            raw=dict(sheet),
+        )
+    ]
+    number = str(sheet.get("invoiceNumber") or "").strip()
+    if number and status in DISPATCHED:
+        courier = str(sheet.get("deliveryCompanyName") or "").strip() or None
+        events.append(
+            Event(
+                platform=PLATFORM,
+                shop_id=vendor_id,
+                order_id=order_id,
+                kind=EventKind.TRACKING_NUMBER,
+                status="INVOICE",
+                occurred_at=when,
+                dedupe_key=invoice_key(order_id, box_id, number),
+                source=source,
+                package_id=box_id,
+                tracking_number=number[:64],
+                carrier=courier[:64] if courier else None,
+                ship_by=deadline,
+            )
+        )
+    return events

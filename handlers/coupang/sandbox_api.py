@@ -1,0 +1,233 @@
+"""The sandbox's Coupang Open API endpoints for order sheets, in Coupang's shapes.
+
+Each call meets, in order: the configured faults (a share answer 500 or 429, or hang, as a
+gateway would, before anything is checked), the CEA signature (401 when it is missing,
+wrong or more than five minutes old), the vendor id (403 for another vendor), then the
+call's own checks (400). Answers are ``{"code": 200, "message": "OK", "data": ...}``;
+errors ``{"code": <status>, "message": ...}`` (5xx: ``{"code": "ERROR", ...}``), with the
+same HTTP status. Acknowledgements and invoice uploads answer a result per box, and a share
+of them can be made and then lose their answer. docs/platforms.md says what is made up.
+
+:func:`endpoint` is the wrapper every sandbox endpoint uses (the product endpoints too).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from handlers.coupang.orders import KST, STATUSES
+from handlers.coupang.sandbox_state import CoupangSandbox
+from handlers.coupang.signing import verify
+
+BASE = "/v2/providers/openapi/apis/api/v4/vendors/{vendorId}"
+Handler = Callable[[Request, CoupangSandbox], Awaitable[Any]]
+
+
+class CoupangApiError(Exception):
+    """An error answer: its HTTP status and message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def answer(body: Any, status: int = 200) -> Response:
+    """Compact JSON."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str) -> Response:
+    code: int | str = "ERROR" if status >= 500 else status
+    return answer({"code": code, "message": message, "transactionId": uuid.uuid4().hex}, status)
+
+
+def endpoint(handler: Handler, *, action: bool = False) -> Callable[[Request], Awaitable[Response]]:
+    """Faults, signature and vendor checks, then ``handler``; its result is the ``data``.
+
+    ``action``: the call changes state, and may lose its answer after the change is made.
+    """
+    name = handler.__name__.strip("_")
+
+    async def serve(request: Request) -> Response:
+        sandbox: CoupangSandbox = request.app.state.sandbox
+        sandbox.calls[name] += 1
+        fault = sandbox.next_fault()
+        if fault == "500":
+            return _error(500, "Internal Server Error")
+        if fault == "429":
+            return _error(429, "Too many requests. Please retry later.")
+        if fault == "hang":
+            await anyio.sleep(sandbox.faults.api.hang_seconds)
+        query = request.scope["query_string"].decode("latin-1")
+        now = datetime.fromtimestamp(sandbox.clock.now(), UTC)
+        problem = verify(
+            request.headers.get("authorization"),
+            sandbox.access_key,
+            sandbox.secret_key,
+            request.method,
+            request.url.path,
+            query,
+            now=now,
+        )
+        if problem:
+            return _error(401, problem)
+        if request.path_params.get("vendorId", sandbox.vendor_id) != sandbox.vendor_id:
+            return _error(403, "The vendorId does not match the access key.")
+        if sandbox.faults.delay_seconds:
+            await anyio.sleep(sandbox.faults.delay_seconds)
+        try:
+            data = await handler(request, sandbox)
+        except CoupangApiError as exc:
+            return _error(exc.status, exc.message)
+        lost = sandbox.loses_answer() if action else None
+        if lost == "hang":
+            await anyio.sleep(sandbox.faults.api.hang_seconds)
+        if lost:
+            return _error(
+                504, "Request timed out, if the situation continues consider applying timeout extension."
+            )
+        return answer({"code": 200, "message": "OK", **data})
+
+    return serve
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        body = orjson.loads(await request.body())
+    except orjson.JSONDecodeError:
+        raise CoupangApiError(400, "The request body is not JSON.") from None
+    if not isinstance(body, dict):
+        raise CoupangApiError(400, "The request body must be a JSON object.")
+    return body
+
+
+def _day(text: str | None, name: str) -> date:
+    try:
+        return date.fromisoformat(text or "")
+    except ValueError:
+        raise CoupangApiError(400, f"{name} must be a date, yyyy-mm-dd") from None
+
+
+def _bounds(first: date, last: date) -> tuple[int, int]:
+    start = datetime.combine(first, time(), KST)
+    end = datetime.combine(last + timedelta(days=1), time(), KST)
+    return int(start.timestamp()), int(end.timestamp())
+
+
+async def _list(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    params = request.query_params
+    status = params.get("status")
+    if status not in STATUSES:
+        raise CoupangApiError(400, f"status must be one of {', '.join(STATUSES)}")
+    first = _day(params.get("createdAtFrom"), "createdAtFrom")
+    last = _day(params.get("createdAtTo"), "createdAtTo")
+    if last < first:
+        raise CoupangApiError(400, "createdAtTo is before createdAtFrom")
+    if (last - first).days + 1 > sandbox.window_days:
+        raise CoupangApiError(400, f"A search covers at most {sandbox.window_days} day(s).")
+    size_text = params.get("maxPerPage") or "50"
+    if not size_text.isdigit() or not 1 <= int(size_text) <= sandbox.max_per_page:
+        raise CoupangApiError(400, f"maxPerPage must be between 1 and {sandbox.max_per_page}")
+    token = params.get("nextToken") or ""
+    if token and not token.isdigit():
+        raise CoupangApiError(400, "nextToken is invalid")
+    rows = sandbox.sheets(status, *_bounds(first, last))
+    if token:
+        rows = [b for b in rows if b.shipment_box_id > int(token)]
+    page = rows[: int(size_text)]
+    more = len(rows) > len(page)
+    listed = sandbox.duplicates(page)
+    return {
+        "data": [box.sheet() for box in listed],
+        "nextToken": str(page[-1].shipment_box_id) if more else "",
+    }
+
+
+def _number(text: str, name: str) -> int:
+    if not text.isdigit():
+        raise CoupangApiError(400, f"{name} must be a number")
+    return int(text)
+
+
+async def _single(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    box_id = _number(request.path_params["shipmentBoxId"], "shipmentBoxId")
+    with sandbox.lock:
+        box = sandbox.boxes.get(box_id)
+        if box is None:
+            raise CoupangApiError(400, f"shipmentBoxId ({box_id}) is not found.")
+        return {"data": box.sheet()}
+
+
+async def _by_order(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    order_id = _number(request.path_params["orderId"], "orderId")
+    boxes = sandbox.order_boxes(order_id)
+    if not boxes:
+        raise CoupangApiError(400, f"orderId ({order_id}) is not found.")
+    with sandbox.lock:
+        return {"data": [box.sheet() for box in boxes]}
+
+
+def _outcome(results: list[dict[str, Any]], what: str) -> dict[str, Any]:
+    ok = sum(1 for r in results if r["succeed"])
+    code = 0 if ok == len(results) else 99 if ok == 0 else 1
+    words = {0: "All succeeded.", 1: "Partial errors.", 99: "All Failed."}[code]
+    return {
+        "data": {
+            "responseKey": uuid.uuid4().int % 10**18,
+            "responseCode": code,
+            "responseMessage": f"{what} result - {words}",
+            "responseList": results,
+        }
+    }
+
+
+async def _acknowledge(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    ids = (await _json_body(request)).get("shipmentBoxIds")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+        raise CoupangApiError(400, "shipmentBoxIds must be a non-empty list of numbers")
+    if len(ids) > 50:
+        raise CoupangApiError(400, "Request up to 50 shipmentBoxIds at a time")
+    return _outcome(sandbox.acknowledge(ids), "apply instructStatus")
+
+
+INVOICE_FIELDS = ("shipmentBoxId", "orderId", "vendorItemId", "deliveryCompanyCode", "invoiceNumber")
+
+
+async def _invoices(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    body = await _json_body(request)
+    dtos = body.get("orderSheetInvoiceApplyDtos")
+    if not isinstance(dtos, list) or not dtos or not all(isinstance(d, dict) for d in dtos):
+        raise CoupangApiError(400, "orderSheetInvoiceApplyDtos must be a non-empty list of objects")
+    for dto in dtos:
+        missing = [name for name in INVOICE_FIELDS if dto.get(name) in (None, "")]
+        if missing:
+            raise CoupangApiError(400, f"orderSheetInvoiceApplyDtos: {', '.join(missing)} required")
+        if not all(isinstance(dto[name], int) for name in ("shipmentBoxId", "orderId", "vendorItemId")):
+            raise CoupangApiError(400, "shipmentBoxId, orderId and vendorItemId must be numbers")
+    return _outcome(sandbox.upload_invoices(dtos), "apply invoice")
+
+
+def api_routes() -> list[Route]:
+    """The order sheet endpoints."""
+    return [
+        Route(f"{BASE}/ordersheets", endpoint(_list), methods=["GET"], name="list"),
+        Route(
+            f"{BASE}/ordersheets/acknowledgement",
+            endpoint(_acknowledge, action=True),
+            methods=["PUT"],
+            name="acknowledge",
+        ),
+        Route(f"{BASE}/ordersheets/{{shipmentBoxId}}", endpoint(_single), methods=["GET"], name="single"),
+        Route(f"{BASE}/{{orderId}}/ordersheets", endpoint(_by_order), methods=["GET"], name="by_order"),
+        Route(f"{BASE}/orders/invoices", endpoint(_invoices, action=True), methods=["POST"], name="invoices"),
+    ]

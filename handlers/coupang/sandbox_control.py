@@ -1,0 +1,145 @@
+"""The Coupang sandbox's control endpoints (JSON under ``/sandbox``): make orders, move boxes,
+steer faults, read the clock and what was asked of it.
+
+    POST /sandbox/orders                {"boxes"?, "items"?, "status"?, "ordered_at"?, "order_id"?,
+                                         "count"?} -> {"boxes": [order sheet, ...]}
+    GET  /sandbox/orders/{orderId}      {"boxes": [order sheet, ...]}
+    GET  /sandbox/boxes/{shipmentBoxId} the order sheet
+    POST /sandbox/boxes/{shipmentBoxId}/status  {"status"} -> the order sheet
+    POST /sandbox/advance               {"shipmentBoxId"?} -> {"moved": n}: one courier step
+    POST /sandbox/faults                {"rate"?, "kinds"?: ["500"|"429"|"hang"], "hang_seconds"?,
+                                         "fail_next"?: [kind, ...], "lose_rate"?, "delay_seconds"?,
+                                         "duplicate_rate"?} -> the faults
+    GET  /sandbox/counts                {"acknowledgements": {box: n}, "invoice_uploads": {box: n},
+                                         "calls": {endpoint: n}}
+    GET  /sandbox/clock                 {"now"};  POST {"advance": seconds}
+
+Errors answer ``{"error": "<message>"}`` with 400 or 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, replace
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from handlers.coupang.sandbox_api import answer
+from handlers.coupang.sandbox_state import CoupangSandbox, SandboxError
+from handlers.shopee.sandbox_control import _body, _get
+from handlers.shopee.sandbox_state import ApiFaults
+
+Control = Callable[[Request, CoupangSandbox], Awaitable[Any]]
+
+
+def control(handler: Control, status: int = 200) -> Callable[[Request], Awaitable[Response]]:
+    """Run ``handler``; its result as JSON, a :class:`SandboxError` as ``{"error"}``."""
+
+    async def serve(request: Request) -> Response:
+        try:
+            return answer(await handler(request, request.app.state.sandbox), status)
+        except SandboxError as exc:
+            return answer({"error": str(exc)}, exc.status)
+
+    return serve
+
+
+def _box_id(request: Request, name: str = "shipmentBoxId") -> int:
+    text = request.path_params[name]
+    if not text.isdigit():
+        raise SandboxError(f"{name} must be a number")
+    return int(text)
+
+
+async def _create(request: Request, sandbox: CoupangSandbox) -> Any:
+    body = await _body(request)
+    made = []
+    for _ in range(_get(body, "count", int, 1)):
+        made += sandbox.create_order(
+            boxes=_get(body, "boxes", int, 1),
+            items=_get(body, "items", int, 1),
+            status=_get(body, "status", str, "ACCEPT"),
+            ordered_at=_get(body, "ordered_at", int),
+            order_id=_get(body, "order_id", int),
+        )
+    with sandbox.lock:
+        return {"boxes": [box.sheet() for box in made]}
+
+
+async def _order(request: Request, sandbox: CoupangSandbox) -> Any:
+    boxes = sandbox.order_boxes(_box_id(request, "orderId"))
+    if not boxes:
+        raise SandboxError("no such order", 404)
+    with sandbox.lock:
+        return {"boxes": [box.sheet() for box in boxes]}
+
+
+async def _box(request: Request, sandbox: CoupangSandbox) -> Any:
+    with sandbox.lock:
+        return sandbox.box(_box_id(request)).sheet()
+
+
+async def _status(request: Request, sandbox: CoupangSandbox) -> Any:
+    status = _get(await _body(request), "status", str)
+    if status is None:
+        raise SandboxError("status is required")
+    with sandbox.lock:
+        return sandbox.set_status(_box_id(request), status).sheet()
+
+
+async def _advance(request: Request, sandbox: CoupangSandbox) -> Any:
+    return {"moved": sandbox.advance(_get(await _body(request), "shipmentBoxId", int))}
+
+
+async def _faults(request: Request, sandbox: CoupangSandbox) -> Any:
+    body = await _body(request)
+    with sandbox.lock:
+        current = sandbox.faults
+        kinds = _get(body, "kinds", list)
+        api = ApiFaults(
+            rate=float(_get(body, "rate", (int, float), current.api.rate)),
+            kinds=tuple(kinds) if kinds is not None else current.api.kinds,
+            hang_seconds=float(_get(body, "hang_seconds", (int, float), current.api.hang_seconds)),
+        )
+        changes = {
+            name: float(_get(body, name, (int, float)))
+            for name in ("lose_rate", "delay_seconds", "duplicate_rate")
+            if name in body
+        }
+        sandbox.faults = replace(current, api=api, **changes)
+        sandbox.fail_next(_get(body, "fail_next", list, []))
+        shown = asdict(sandbox.faults)
+        shown["api"]["kinds"] = list(api.kinds)
+        return shown
+
+
+async def _counts(request: Request, sandbox: CoupangSandbox) -> Any:
+    with sandbox.lock:
+        return {
+            "acknowledgements": {str(k): v for k, v in sandbox.acknowledgements.items()},
+            "invoice_uploads": {str(k): v for k, v in sandbox.invoice_uploads.items()},
+            "calls": dict(sandbox.calls),
+        }
+
+
+async def _clock(request: Request, sandbox: CoupangSandbox) -> Any:
+    if request.method == "POST":
+        sandbox.clock.advance(_get(await _body(request), "advance", int, 0))
+    return {"now": sandbox.clock.now()}
+
+
+def control_routes() -> list[Route]:
+    """The ``/sandbox`` routes."""
+    return [
+        Route("/sandbox/orders", control(_create, 201), methods=["POST"]),
+        Route("/sandbox/orders/{orderId}", control(_order), methods=["GET"]),
+        Route("/sandbox/boxes/{shipmentBoxId}", control(_box), methods=["GET"]),
+        Route("/sandbox/boxes/{shipmentBoxId}/status", control(_status), methods=["POST"]),
+        Route("/sandbox/advance", control(_advance), methods=["POST"]),
+        Route("/sandbox/faults", control(_faults), methods=["POST"]),
+        Route("/sandbox/counts", control(_counts), methods=["GET"]),
+        Route("/sandbox/clock", control(_clock), methods=["GET", "POST"]),
+    ]
