@@ -1,7 +1,9 @@
 """Which handler runs which outbox job kind, and running the outbox in a process.
 
 Job kinds: ``arrange_shipment`` and ``start_tracking`` (Shopee: handlers/shopee/actions.py,
-when the Shopee app is configured), ``alert`` (delivered to the log here), ``noop``
+when the Shopee app is configured), ``alert`` (hands new alerts to the sinks at once:
+service/alert_rules.py), ``alert_send`` (one alert to one webhook sink:
+handlers/alerts/delivery.py), ``noop``
 (does nothing: benchmarks and tests of the worker itself). ``acknowledge`` (Coupang) has
 no handler yet: such jobs wait, visible, for a process that has one.
 """
@@ -16,12 +18,15 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import httpx
+
+from handlers.alerts import delivery as alert_delivery
+from service import alert_rules
 from service.db import Database
 from service.outbox import Again, Context, Handler, Job, Policy, Worker
 from service.settings import Settings
 
 log = logging.getLogger("orderwatch.actions")
-alerts_log = logging.getLogger("orderwatch.alerts")
 
 
 async def noop(job: Job, _ctx: Context) -> Again | None:
@@ -35,23 +40,9 @@ async def noop(job: Job, _ctx: Context) -> Again | None:
     return None
 
 
-async def log_alert(job: Job, _ctx: Context) -> Again | None:
-    """Deliver an alert to the log (the sink every deployment has)."""
-    what = f"package {job.package_id}" if job.package_id else "order"
-    alerts_log.warning(
-        "ALERT %s order %s: %s is %s (%s)",
-        job.platform,
-        job.order_id,
-        what,
-        job.payload.get("state"),
-        job.payload.get("reason", ""),
-    )
-    return None
-
-
 def handlers(settings: Settings) -> dict[str, Handler]:
     """The handlers this process can run, by job kind."""
-    found: dict[str, Handler] = {"noop": noop, "alert": log_alert}
+    found: dict[str, Handler] = {"noop": noop, "alert": alert_rules.dispatch_job, **alert_delivery.HANDLERS}
     if settings.shopee_partner_id and settings.shopee_partner_keys:
         from handlers.shopee import actions as shopee
 
@@ -64,6 +55,7 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
     """Long-lived clients the handlers use, closed at the end."""
     found: dict[str, Any] = {"settings": settings}
     async with contextlib.AsyncExitStack() as stack:
+        found["alerts_http"] = await stack.enter_async_context(httpx.AsyncClient())
         if settings.shopee_partner_id and settings.shopee_partner_keys:
             from handlers.shopee.client import ShopeeClient
 
@@ -88,9 +80,11 @@ async def running_outbox(
         policy = policy or Policy(attempts=settings.outbox_attempts, base=settings.outbox_backoff_seconds)
         worker = Worker(db, handlers(settings), policy=policy, resources=found, idle=idle)
         task = asyncio.create_task(worker.run(stop))
+        rules = asyncio.create_task(alert_rules.run_rules(db, settings, stop))
         try:
             yield worker
         finally:
             stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            for running in (task, rules):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await running

@@ -79,7 +79,7 @@ class Order(Base):
         sa.Index("ix_orders_shop", "platform", "shop_id"),
         sa.Index("ix_orders_main_shop", "platform", "main_shop_id"),
         sa.Index("ix_orders_updated", "updated_at", "id"),
-        sa.Index("ix_orders_ship_by", "ship_by"),
+        sa.Index("ix_orders_ship_by", "state", "ship_by"),  # the ship-by rule: unshipped states
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

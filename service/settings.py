@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -15,6 +17,7 @@ if TYPE_CHECKING:
 
 DEFAULT_DATABASE_URL = "sqlite:///orderwatch.db"
 SHOPEE_API_BASE = "https://partner.shopeemobile.com"
+COUPANG_API_BASE = "https://api-gateway.coupang.com"
 
 
 class ConfigurationError(Exception):
@@ -58,6 +61,30 @@ class Settings:
     api_backoff_seconds: float = 0.5
     outbox_backoff_seconds: float = 1.0
     outbox_attempts: int = 8
+    # Alerts: the sinks (Slack-compatible webhooks; Standard Webhooks, signed) and the rules'
+    # thresholds (see service/alert_rules.py). Webhook URLs carry tokens: kept as secrets.
+    alert_webhook_urls: tuple[Secret, ...] = ()
+    alert_standard_webhook_urls: tuple[Secret, ...] = ()
+    alert_standard_webhook_secret: Secret | None = None  # whsec_<base64>
+    alert_rules_seconds: float = 60.0
+    alert_ship_by_hours: float = 24.0
+    alert_stale_hours: float = 48.0
+    alert_hold_hours: float = 24.0
+    alert_customs_days: float = 3.0
+    # Coupang Open API: the vendor and its access key pair (unset: no Coupang polling).
+    coupang_vendor_id: str | None = None
+    coupang_access_key: Secret | None = None
+    coupang_secret_key: Secret | None = None
+    coupang_api_base: str = COUPANG_API_BASE
+    # How often a followed Coupang product's approval status is read (approved: 12x less often).
+    coupang_product_poll_seconds: float = 300.0
+    # The Coupang order poll: how often; how far before each status's cursor (and before the
+    # oldest open order) it lists again; how far back its first poll of a status looks.
+    coupang_poll_seconds: float = 300.0
+    coupang_poll_overlap_seconds: float = 3600.0
+    coupang_lookback_days: int = 7
+    # Shared secret of POST /webhooks/coupang (hex HMAC-SHA256 of "<url>|<body>").
+    ingest_secret: Secret | None = None
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -96,6 +123,53 @@ class Settings:
             outbox_attempts=_count(
                 "ORDERWATCH_OUTBOX_ATTEMPTS", config("ORDERWATCH_OUTBOX_ATTEMPTS", default="8")
             ),
+            alert_webhook_urls=_urls(
+                "ORDERWATCH_ALERT_WEBHOOK_URLS", config("ORDERWATCH_ALERT_WEBHOOK_URLS", default=None)
+            ),
+            alert_standard_webhook_urls=_urls(
+                "ORDERWATCH_ALERT_STANDARD_WEBHOOK_URLS",
+                config("ORDERWATCH_ALERT_STANDARD_WEBHOOK_URLS", default=None),
+            ),
+            alert_standard_webhook_secret=_whsec(
+                config("ORDERWATCH_ALERT_STANDARD_WEBHOOK_SECRET", default=None),
+                bool(config("ORDERWATCH_ALERT_STANDARD_WEBHOOK_URLS", default="").strip()),
+            ),
+            alert_rules_seconds=_seconds(
+                "ORDERWATCH_ALERT_RULES_SECONDS", config("ORDERWATCH_ALERT_RULES_SECONDS", default="60")
+            ),
+            alert_ship_by_hours=_seconds(
+                "ORDERWATCH_ALERT_SHIP_BY_HOURS", config("ORDERWATCH_ALERT_SHIP_BY_HOURS", default="24")
+            ),
+            alert_stale_hours=_seconds(
+                "ORDERWATCH_ALERT_STALE_HOURS", config("ORDERWATCH_ALERT_STALE_HOURS", default="48")
+            ),
+            alert_hold_hours=_seconds(
+                "ORDERWATCH_ALERT_HOLD_HOURS", config("ORDERWATCH_ALERT_HOLD_HOURS", default="24")
+            ),
+            alert_customs_days=_seconds(
+                "ORDERWATCH_ALERT_CUSTOMS_DAYS", config("ORDERWATCH_ALERT_CUSTOMS_DAYS", default="3")
+            ),
+            coupang_vendor_id=(config("ORDERWATCH_COUPANG_VENDOR_ID", default="") or "").strip() or None,
+            coupang_access_key=_secret(config("ORDERWATCH_COUPANG_ACCESS_KEY", default=None)),
+            coupang_secret_key=_secret(config("ORDERWATCH_COUPANG_SECRET_KEY", default=None)),
+            coupang_api_base=_base_url(
+                "ORDERWATCH_COUPANG_API_BASE", config("ORDERWATCH_COUPANG_API_BASE", default=COUPANG_API_BASE)
+            ),
+            coupang_product_poll_seconds=_seconds(
+                "ORDERWATCH_COUPANG_PRODUCT_POLL_SECONDS",
+                config("ORDERWATCH_COUPANG_PRODUCT_POLL_SECONDS", default="300"),
+            ),
+            coupang_poll_seconds=_seconds(
+                "ORDERWATCH_COUPANG_POLL_SECONDS", config("ORDERWATCH_COUPANG_POLL_SECONDS", default="300")
+            ),
+            coupang_poll_overlap_seconds=_seconds(
+                "ORDERWATCH_COUPANG_POLL_OVERLAP_SECONDS",
+                config("ORDERWATCH_COUPANG_POLL_OVERLAP_SECONDS", default="3600"),
+            ),
+            coupang_lookback_days=_count(
+                "ORDERWATCH_COUPANG_LOOKBACK_DAYS", config("ORDERWATCH_COUPANG_LOOKBACK_DAYS", default="7")
+            ),
+            ingest_secret=_secret(config("ORDERWATCH_INGEST_SECRET", default=None)),
             tracking_seconds=_seconds(
                 "ORDERWATCH_TRACKING_SECONDS", config("ORDERWATCH_TRACKING_SECONDS", default="900")
             ),
@@ -116,6 +190,10 @@ def _partner_id(text: str | None) -> str | None:
 
 def _secrets(text: str | None) -> tuple[Secret, ...]:
     return tuple(Secret(part.strip()) for part in (text or "").split(",") if part.strip())
+
+
+def _secret(text: str | None) -> Secret | None:
+    return Secret(text.strip()) if text and text.strip() else None
 
 
 def _push_url(text: str | None) -> str | None:
@@ -151,6 +229,34 @@ def _outlets(text: str | None) -> tuple[tuple[str, str], ...]:
             )
         pairs.append((outlet, main))
     return tuple(pairs)
+
+
+def _urls(name: str, text: str | None) -> tuple[Secret, ...]:
+    urls = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        parts = urlsplit(part.strip())
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigurationError(f"{name} must be comma-separated absolute http(s) URLs")
+        urls.append(Secret(part.strip()))
+    return tuple(urls)
+
+
+def _whsec(text: str | None, needed: bool) -> Secret | None:
+    name = "ORDERWATCH_ALERT_STANDARD_WEBHOOK_SECRET"
+    if not text or not text.strip():
+        if needed:
+            raise ConfigurationError(f"{name} is needed to sign ORDERWATCH_ALERT_STANDARD_WEBHOOK_URLS")
+        return None
+    secret = text.strip()
+    try:
+        key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        key = b""
+    if not secret.startswith("whsec_") or len(key) < 16:
+        raise ConfigurationError(f"{name} must be whsec_ and the base64 of at least 16 random bytes")
+    return Secret(secret)
 
 
 def _seconds(name: str, text: str) -> float:

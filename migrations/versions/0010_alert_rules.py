@@ -27,7 +27,7 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     with op.batch_alter_table("orders") as batch:
         batch.add_column(sa.Column("ship_by", service.models.UTCDateTime(timezone=True), nullable=True))
-        batch.create_index("ix_orders_ship_by", ["ship_by"], unique=False)
+        batch.create_index("ix_orders_ship_by", ["state", "ship_by"], unique=False)
     with op.batch_alter_table("alerts") as batch:
         batch.add_column(sa.Column("notified", sa.String(length=16), server_default="", nullable=False))
     # Alerts from before: already delivered to the log, as they were then.
