@@ -1,0 +1,93 @@
+"""``orderwatch products``: register a Coupang product from a file, follow one by its
+``sellerProductId``, list the followed ones.
+
+A file that breaks Coupang's documented limits exits 2 with one line per problem
+(``field: message``) and sends nothing; a refusal or failure of Coupang's exits 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from service.settings import ConfigurationError, Settings
+from statemachines.listing import LISTING_STATES
+
+
+def add_parser(sub: Any) -> None:
+    """Add the ``products`` subcommand to the CLI's subparsers."""
+    products = sub.add_parser("products", help="register, follow and list Coupang products")
+    commands = products.add_subparsers(dest="products_command", required=True, parser_class=type(products))
+    register = commands.add_parser(
+        "register", help="check FILE (a Coupang product body, JSON), then register it"
+    )
+    register.add_argument("file", type=Path)
+    track = commands.add_parser("track", help="follow the approval of a product made elsewhere")
+    track.add_argument("seller_product_id")
+    listing = commands.add_parser("list", help="the followed products and their approval state")
+    listing.add_argument("--state", choices=LISTING_STATES, default=None)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    """Run ``orderwatch products …``."""
+    from service import products
+    from service.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        if args.products_command == "register":
+            return _register(settings, db, args.file)
+        if args.products_command == "track":
+            if not args.seller_product_id.isdigit():
+                raise ConfigurationError(f"a sellerProductId is a number, not {args.seller_product_id!r}")
+            created = products.track(db, args.seller_product_id, settings)
+            print(
+                f"coupang product {args.seller_product_id}: {'followed' if created else 'already followed'}"
+            )
+            return 0
+        with db.read() as conn:
+            for product in products.list_products(conn, state=args.state):
+                ids = ",".join(product["vendor_item_ids"]) or "-"
+                print(f"{product['seller_product_id']}\t{product['state']}\t{ids}\t{product['name'] or ''}")
+        return 0
+    finally:
+        db.dispose()
+
+
+def _register(settings: Settings, db: Any, path: Path) -> int:
+    from handlers.coupang.product_rules import validate
+    from service import products
+    from service.coupang_poll import coupang_client
+
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"{path} is not a readable JSON file: {exc}") from None
+    problems = validate(body)
+    if problems:
+        for problem in problems:
+            print(f"{problem.field or 'body'}: {problem.message}", file=sys.stderr)
+        print(
+            f"orderwatch: {path} breaks {len(problems)} of Coupang's limits; nothing was sent",
+            file=sys.stderr,
+        )
+        return 2
+    client = coupang_client(settings)
+    if client is None:
+        raise ConfigurationError(
+            "set ORDERWATCH_COUPANG_VENDOR_ID, _ACCESS_KEY and _SECRET_KEY to register products"
+        )
+
+    async def send() -> dict[str, Any]:
+        async with client:
+            return await products.register(db, client, body, settings)
+
+    found = asyncio.run(send())
+    print(
+        f"registered coupang product {found['seller_product_id']} ({found['name']}); following its approval"
+    )
+    return 0

@@ -1,0 +1,135 @@
+"""HTTP routes for Coupang products: ``GET /v1/products`` (viewer), ``GET
+/v1/products/{seller_product_id}`` (viewer) and ``POST /v1/products`` (operator).
+
+``POST /v1/products`` takes a product body in Coupang's shape and registers it, or
+``{"sellerProductId": …}`` alone to follow a product made elsewhere. A body that breaks
+Coupang's documented limits answers 422 ``invalid_product`` with ``fields``
+(``[{"field", "message"}]``) and no call is made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import anyio
+import orjson
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from handlers.coupang.client import CoupangClient
+from handlers.coupang.product_rules import validate
+from handlers.errors import AuthenticationFailed, MarketplaceError, RequestRejected
+from service import products
+from service.auth import authorize
+from service.coupang_poll import coupang_client
+from service.db import Database
+from service.errors import ApiError
+from service.settings import Settings
+from statemachines.listing import LISTING_STATES
+
+MAX_BODY = 512 * 1024  # a product body with many items and long HTML contents
+
+
+@contextlib.asynccontextmanager
+async def coupang(settings: Settings) -> AsyncIterator[CoupangClient]:
+    """A client for one piece of work; :class:`ApiError` 503 when Coupang is not configured."""
+    client = coupang_client(settings)
+    if client is None:
+        raise ApiError(
+            503,
+            "not_configured",
+            "Coupang is not configured (ORDERWATCH_COUPANG_VENDOR_ID, _ACCESS_KEY, _SECRET_KEY)",
+        )
+    async with client:
+        yield client
+
+
+def _parts(request: Request) -> tuple[Settings, Database]:
+    return request.app.state.settings, request.app.state.db
+
+
+async def list_products(request: Request) -> Response:
+    authorize(request, "viewer")
+    state = request.query_params.get("state") or None
+    if state is not None and state not in LISTING_STATES:
+        raise ApiError(400, "bad_query", f"state must be one of {', '.join(LISTING_STATES)}")
+    _, db = _parts(request)
+
+    def work() -> list[dict[str, Any]]:
+        with db.read() as conn:
+            return products.list_products(conn, state=state)
+
+    return JSONResponse({"products": await anyio.to_thread.run_sync(work)})
+
+
+async def get_product(request: Request) -> Response:
+    authorize(request, "viewer")
+    seller_product_id = str(request.path_params["seller_product_id"])
+    _, db = _parts(request)
+
+    def work() -> dict[str, Any] | None:
+        with db.read() as conn:
+            found = products.list_products(conn, seller_product_id=seller_product_id)
+            if not found:
+                return None
+            return {**found[0], "history": products.history_of(conn, seller_product_id)}
+
+    found = await anyio.to_thread.run_sync(work)
+    if found is None:
+        raise ApiError(404, "not_found", f"no coupang product {seller_product_id} is followed")
+    return JSONResponse(found)
+
+
+async def create_product(request: Request) -> Response:
+    authorize(request, "operator")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, "body_too_large", f"the body must be at most {MAX_BODY // 1024} KiB")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "bad_body", "the body is not JSON") from None
+    settings, db = _parts(request)
+    if isinstance(body, dict) and set(body) == {"sellerProductId"}:
+        return await _track(db, settings, str(body["sellerProductId"]))
+    problems = validate(body)
+    if problems:
+        raise ApiError(
+            422,
+            "invalid_product",
+            f"the product breaks {len(problems)} of Coupang's documented limits; nothing was sent",
+            fields=[p.as_dict() for p in problems],
+        )
+    async with coupang(settings) as client:
+        try:
+            found = await products.register(db, client, body, settings)
+        except AuthenticationFailed as exc:
+            raise ApiError(502, "marketplace_auth_failed", str(exc)) from exc
+        except RequestRejected as exc:
+            raise ApiError(422, "coupang_refused", str(exc)) from exc
+        except MarketplaceError as exc:
+            # Coupang may have made the product all the same: look before registering again.
+            raise ApiError(
+                503,
+                "marketplace_unavailable",
+                f"{exc}; the product may exist: check before registering again",
+            ) from exc
+    return JSONResponse(found, status_code=201)
+
+
+async def _track(db: Database, settings: Settings, seller_product_id: str) -> Response:
+    if not seller_product_id.isdigit():
+        raise ApiError(400, "bad_body", "sellerProductId must be a number")
+    created = await anyio.to_thread.run_sync(products.track, db, seller_product_id, settings)
+    found = await anyio.to_thread.run_sync(products.find, db, seller_product_id)
+    return JSONResponse(found, status_code=201 if created else 200)
+
+
+ROUTES = [
+    Route("/v1/products", list_products, methods=["GET"]),
+    Route("/v1/products", create_product, methods=["POST"]),
+    Route("/v1/products/{seller_product_id}", get_product, methods=["GET"]),
+]
