@@ -6,7 +6,10 @@ import hmac
 import ipaddress
 from dataclasses import dataclass
 
-from service.settings import ConfigurationError, Secret
+from starlette.requests import Request
+
+from service.errors import ApiError
+from service.settings import ConfigurationError, Secret, Settings
 
 ROLES = ("viewer", "operator")
 
@@ -67,3 +70,29 @@ def is_loopback(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def authorize(request: Request, role: str) -> Caller:
+    """The caller, if allowed ``role``; otherwise the fitting :class:`ApiError`.
+
+    With tokens configured: no token or a wrong one is 401, a viewer's token on a command
+    403. With none configured: loopback clients may read (as ``loopback``), anyone else
+    gets 403, and commands are refused with 403 (no token could be right: 401 would
+    invite a retry with credentials that cannot exist).
+    """
+    settings: Settings = request.app.state.settings
+    if not settings.api_tokens:
+        client = request.client.host if request.client else None
+        if role == "viewer" and is_loopback(client):
+            return Caller("loopback", "viewer")
+        if role == "viewer":
+            raise ApiError(
+                403, "forbidden", "no API tokens are configured: reads are served to loopback only"
+            )
+        raise ApiError(403, "forbidden", "no API tokens are configured: commands are refused")
+    caller = identify(settings.api_tokens, request.headers.get("authorization"))
+    if caller is None:
+        raise ApiError(401, "unauthorized", "a valid Bearer token is required")
+    if not caller.may(role):
+        raise ApiError(403, "forbidden", f"this token's role may not {role}")
+    return caller

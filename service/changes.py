@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import bulk
-from service.models import Change, ChangeCounter
+from service.models import Change, ChangeCounter, Transition
 from service.models import Event as EventRow
 
 if TYPE_CHECKING:
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from statemachines.aggregate import OrderAggregate
 
 CHANGES = cast(sa.Table, Change.__table__)
+TRANSITIONS = cast(sa.Table, Transition.__table__)
 COUNTER = cast(sa.Table, ChangeCounter.__table__)
 EVENTS = cast(sa.Table, EventRow.__table__)
 
@@ -47,6 +48,7 @@ CHECKPOINT_NAMES = (
     "id", "kind", "platform", "order_id", "package_id", "at", "description", "location",
     "raw_status", "retracted", "state", "committed_at",
 )  # fmt: skip
+_CHANGE_COLUMNS = ("package_id", "from_state", "to_state", "trigger", "at", "source", "event_id", "catch_up")
 # The statement that hands out positions: it creates the counter row if it is missing (a
 # truncated table), else adds to it, and answers the new last position.
 _RESERVE = sa.text(
@@ -91,11 +93,14 @@ def publish_transitions(conn: Connection, writes: Writes, now: datetime) -> None
             tail = [tuple(change) for pk, change in writes.history.get(order_pk, []) if pk in deleted]
             if tail:
                 gone[order_pk] = tail
+    renamed = _renamed(conn, writes.renames, written)
+    for order_pk, moved in renamed.items():
+        gone[order_pk] = [*gone.get(order_pk, []), *(old for old, _ in moved)]
     rows: list[tuple[Any, ...]] = []
     for order_pk in sorted(set(written) | set(gone), key=heads.__getitem__):
         platform, order_id = heads[order_pk]
         now_in = _states(aggregates.get(order_pk))
-        new = written.get(order_pk, [])
+        new = [*(change for _, change in renamed.get(order_pk, [])), *written.get(order_pk, [])]
         # Rows a refold wrote again were published when first written: match them out.
         again = Counter(gone.get(order_pk, [])) & Counter(new)
         left = again.copy()
@@ -110,6 +115,29 @@ def publish_transitions(conn: Connection, writes: Writes, now: datetime) -> None
             else:
                 rows.append(_transition(platform, order_id, change, False, now_in, now))
     _append(conn, TRANSITION_NAMES, rows)
+
+
+def _renamed(
+    conn: Connection, renames: Sequence[dict[str, Any]], written: dict[int, list[tuple[Any, ...]]]
+) -> dict[int, list[tuple[tuple[Any, ...], tuple[Any, ...]]]]:
+    """History rows a package rename rewrote in place (a placeholder package adopted by
+    its real number), as (before, after): the feed takes back the old and adds the new."""
+    found: dict[int, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
+    for rename in renames:
+        order_pk, old, new = rename["b_order_pk"], rename["b_old"], rename["new"]
+        query = (
+            sa.select(*(TRANSITIONS.c[name] for name in _CHANGE_COLUMNS))
+            .where(TRANSITIONS.c.order_pk == order_pk, TRANSITIONS.c.package_id == new)
+            .order_by(TRANSITIONS.c.id)
+        )
+        fresh = Counter(c for c in written.get(order_pk, []) if c[0] == new)
+        for row in conn.execute(query):
+            change = tuple(row)
+            if fresh[change] > 0:  # written by this batch, not renamed
+                fresh[change] -= 1
+                continue
+            found.setdefault(order_pk, []).append(((old, *change[1:]), change))
+    return found
 
 
 def _states(agg: OrderAggregate | None) -> dict[str | None, str]:

@@ -34,6 +34,7 @@ from service.migrate import upgrade
 from service.models import Order
 from service.reconcile import set_tokens
 from service.settings import Secret, Settings
+from service.stream import Server
 from statemachines.events import Event, EventKind
 
 log = logging.getLogger("orderwatch.demo")
@@ -43,7 +44,7 @@ SHOP = 600_000_001
 WAREHOUSE_STEPS = ("start_picking", "pack", "mark_ready")
 
 
-class _Server(uvicorn.Server):
+class _Server(Server):
     """A uvicorn server that leaves signals to the demo (two servers share one process)."""
 
     @contextlib.contextmanager

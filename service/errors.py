@@ -10,6 +10,7 @@ Exception tree::
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -24,21 +25,22 @@ log = logging.getLogger("orderwatch.http")
 class ApiError(Exception):
     """An error answer: HTTP ``status``, a snake_case ``code`` and a human message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.extra = extra  # more fields of the error object (e.g. a 409's allowed commands)
 
 
-def error_response(status: int, code: str, message: str) -> JSONResponse:
-    """The contract's error shape."""
-    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    """The contract's error shape (``extra`` adds fields to the error object)."""
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
 
 
 async def api_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status, exc.code, exc.message)
+    return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
 
 async def storage_unavailable(_request: Request, exc: Exception) -> Response:

@@ -13,10 +13,12 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from service.models import Alert, Checkpoint, Order, Package, Transition
+from service.models import Event as EventRow
 
 ORDERS = cast(sa.Table, Order.__table__)
 PACKAGES = cast(sa.Table, Package.__table__)
 TRANSITIONS = cast(sa.Table, Transition.__table__)
+EVENTS = cast(sa.Table, EventRow.__table__)
 CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
 
@@ -61,7 +63,15 @@ def _transition(row: Row[Any]) -> dict[str, Any]:
         "source": row.source,
         "event_id": row.event_id,
         "catch_up": row.catch_up,
+        "actor": row.actor,  # who fired it (a command's token name), from the journal
+        "reason": row.reason,
     }
+
+
+def _history() -> Any:
+    """History rows with the actor and reason of the event that caused each."""
+    joined = TRANSITIONS.outerjoin(EVENTS, EVENTS.c.id == TRANSITIONS.c.event_id)
+    return sa.select(TRANSITIONS, EVENTS.c.actor, EVENTS.c.reason).select_from(joined)
 
 
 def _package(row: Row[Any]) -> dict[str, Any]:
@@ -131,7 +141,7 @@ def get_order(conn: Connection, platform: str, order_id: str) -> dict[str, Any] 
     if row is None:
         return None
     history = conn.execute(
-        sa.select(TRANSITIONS).where(TRANSITIONS.c.order_pk == row.id).order_by(TRANSITIONS.c.id)
+        _history().where(TRANSITIONS.c.order_pk == row.id).order_by(TRANSITIONS.c.id)
     ).all()
     package_rows = conn.execute(
         sa.select(PACKAGES).where(PACKAGES.c.order_pk == row.id).order_by(PACKAGES.c.id)
@@ -160,7 +170,7 @@ def get_package(conn: Connection, platform: str, package_id: str) -> dict[str, A
     if row is None:
         return None
     history = conn.execute(
-        sa.select(TRANSITIONS)
+        _history()
         .where(TRANSITIONS.c.order_pk == row.order_pk, TRANSITIONS.c.package_id == package_id)
         .order_by(TRANSITIONS.c.id)
     ).all()

@@ -11,15 +11,20 @@ from typing import Any
 
 import uvicorn
 
+from service.stream import Server
+
 
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` (lifespan included) until the block ends; yields its base URL."""
+    """Run ``app`` (lifespan included) until the block ends; yields its base URL.
+
+    The server is orderwatch's own (:class:`service.stream.Server`): its shutdown ends open
+    event streams as ``orderwatch serve`` does."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

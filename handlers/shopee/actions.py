@@ -32,7 +32,7 @@ from handlers.shopee.client import ShopeeClient
 from handlers.shopee.logistics import Dropoff, Pickup, ShippingParameter, ShopeeLogistics
 from handlers.shopee.push import PLATFORM, tracking_number_key
 from handlers.shopee.tracking import Point, checkpoint_events
-from service import documents
+from service import changes, documents
 from service.db import Database
 from service.ingest import ingest
 from service.models import Checkpoint, Order, Package
@@ -260,13 +260,14 @@ async def start_tracking(job: Job, ctx: Context) -> Again | None:
 
 def _keep_checkpoints(db: Database, package_id: str, points: list[Point]) -> None:
     def work(conn: Any) -> None:
-        pk = conn.execute(
-            sa.select(PACKAGES.c.id).where(
+        found = conn.execute(
+            sa.select(PACKAGES.c.id, PACKAGES.c.order_id, PACKAGES.c.state).where(
                 PACKAGES.c.platform == PLATFORM, PACKAGES.c.package_id == package_id
             )
-        ).scalar()
-        if pk is None:
+        ).first()
+        if found is None:
             return
+        pk = found.id
         known = {
             (row.at, row.raw_status, row.description)
             for row in conn.execute(sa.select(CHECKPOINTS).where(CHECKPOINTS.c.package_pk == pk))
@@ -281,6 +282,9 @@ def _keep_checkpoints(db: Database, package_id: str, points: list[Point]) -> Non
                              "location": None})  # fmt: skip
         if rows:
             conn.execute(CHECKPOINTS.insert(), rows)
+            # Each new checkpoint is a change on the feed (the "notify" step).
+            where = (PLATFORM, found.order_id, package_id, found.state)
+            changes.publish_checkpoints(conn, where, rows, datetime.now(UTC))
 
     db.run_write(work)
 

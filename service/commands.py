@@ -1,0 +1,243 @@
+"""Operator commands and tracking numbers, ingested as normalized events (source "command").
+
+A command is journaled and folded like any marketplace event, in one transaction that
+first checks the order (or package) exists: it lands in the journal and in the history
+with who issued it (the token's name, ``actor``) and why (``reason``). A trigger the
+machine does not allow from the current state is journaled with outcome ``refused``
+and answered 409 with the triggers an operator may fire instead.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from service.db import Database
+from service.errors import ApiError
+from service.ingest import ingest_in
+from service.models import Order, Package
+from statemachines.events import Event, EventKind
+from statemachines.machines import ORDER, PACKAGE, Kind, Subject
+
+ORDERS = cast(sa.Table, Order.__table__)
+PACKAGES = cast(sa.Table, Package.__table__)
+
+# What an operator may fire. ``ship`` and ``deliver`` are left out: an order is shipped and
+# delivered when its packages are (the carrier says so), never by hand.
+ORDER_COMMANDS = (
+    "process", "hold", "release", "approve", "reject", "cancel", "start_picking", "pack",
+    "mark_ready", "request_return", "complete_return",
+)  # fmt: skip
+# Packages follow the marketplace and the carrier; an operator may hold, release, cancel a
+# package at the seller, or declare a parcel lost.
+PACKAGE_COMMANDS = ("hold", "release", "cancel", "lose")
+MAX_REASON = 1000
+MAX_TEXT = 100
+TRACKING_STATUS = "TRACKING_NUMBER"  # the ``status`` of a tracking-number event
+
+
+@dataclass(frozen=True)
+class Done:
+    """What became of a command: the journal's outcome and the operator triggers allowed now."""
+
+    outcome: str
+    error: str | None
+    state: str
+    allowed: list[str]
+
+
+def _body_text(body: dict[str, Any], name: str, limit: int, required: bool) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or "\x00" in value:
+        raise ApiError(400, "bad_body", f"{name} must be a non-empty string")
+    if len(value) > limit:
+        raise ApiError(400, "bad_body", f"{name} must be at most {limit} characters")
+    return value.strip()
+
+
+def parse_command(body: Any, commands: tuple[str, ...], triggers: tuple[str, ...]) -> tuple[str, str | None]:
+    """``(command, reason)`` from a command body; 400 ``bad_body`` when malformed."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_body", 'the body must be a JSON object {"command": …, "reason": …}')
+    command = _body_text(body, "command", 32, True) or ""
+    if command not in triggers:
+        raise ApiError(400, "bad_body", f"command must be one of {', '.join(commands)}")
+    return command, _body_text(body, "reason", MAX_REASON, False)
+
+
+def parse_tracking(body: Any) -> tuple[str, str]:
+    """``(carrier, tracking_number)`` from a tracking body; 400 ``bad_body`` when malformed."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_body", 'the body must be a JSON object {"carrier": …, "tracking_number": …}')
+    carrier = _body_text(body, "carrier", MAX_TEXT, True) or ""
+    return carrier, _body_text(body, "tracking_number", MAX_TEXT, True) or ""
+
+
+def not_allowed(command: str, done: Done) -> ApiError:
+    """The 409 answer naming the allowed commands."""
+    allowed = ", ".join(done.allowed) or "none"
+    return ApiError(
+        409,
+        "command_not_allowed",
+        f"{command} is not allowed from {done.state}; allowed: {allowed}",
+        allowed=done.allowed,
+    )
+
+
+def _allowed(kind: Kind, state: str, held_from: str | None, commands: tuple[str, ...]) -> list[str]:
+    return [t for t in kind.allowed(Subject(state, held_from)) if t in commands]
+
+
+def order_command(
+    db: Database,
+    platform: str,
+    order_id: str,
+    command: str,
+    *,
+    actor: str,
+    reason: str | None,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> Done | None:
+    """Fire an operator ``command`` on an order; None when there is no such order."""
+    when = now or datetime.now(UTC)
+
+    def work(conn: Connection) -> Done | None:
+        row = _order(conn, platform, order_id)
+        if row is None:
+            return None
+        if command not in ORDER_COMMANDS:
+            allowed = _allowed(ORDER, row.state, row.held_from, ORDER_COMMANDS)
+            return Done("refused", f"{command} is not an operator command", row.state, allowed)
+        event = _event(row, EventKind.ORDER_COMMAND, command, when, actor, reason, key, None)
+        [answer] = ingest_in(conn, [event], when)
+        after = _order(conn, platform, order_id)
+        allowed = _allowed(ORDER, after.state, after.held_from, ORDER_COMMANDS)
+        return Done(answer.outcome, answer.error, after.state, allowed)
+
+    return db.run_write(work)
+
+
+def package_command(
+    db: Database,
+    platform: str,
+    package_id: str,
+    command: str,
+    *,
+    actor: str,
+    reason: str | None,
+    key: str | None = None,
+    now: datetime | None = None,
+) -> Done | None:
+    """Fire an operator ``command`` on a package; None when there is no such package."""
+    when = now or datetime.now(UTC)
+
+    def work(conn: Connection) -> Done | None:
+        found = _package(conn, platform, package_id)
+        if found is None:
+            return None
+        row, package = found
+        if command not in PACKAGE_COMMANDS:
+            allowed = _allowed(PACKAGE, package.state, package.held_from, PACKAGE_COMMANDS)
+            return Done("refused", f"{command} is not an operator command", package.state, allowed)
+        event = _event(row, EventKind.PACKAGE_COMMAND, command, when, actor, reason, key, package_id)
+        [answer] = ingest_in(conn, [event], when)
+        _, after = _package(conn, platform, package_id) or found
+        allowed = _allowed(PACKAGE, after.state, after.held_from, PACKAGE_COMMANDS)
+        return Done(answer.outcome, answer.error, after.state, allowed)
+
+    return db.run_write(work)
+
+
+def add_tracking(
+    db: Database,
+    platform: str,
+    package_id: str,
+    carrier: str,
+    tracking_number: str,
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> Done | None:
+    """Ingest "package ``package_id`` got ``tracking_number``"; None when there is no such package."""
+    when = now or datetime.now(UTC)
+
+    def work(conn: Connection) -> Done | None:
+        found = _package(conn, platform, package_id)
+        if found is None:
+            return None
+        row, _ = found
+        # The key a marketplace push of the same number carries: the fact is applied once.
+        key = f"{platform}:{row.order_id}:tracking:{package_id}:{tracking_number}"[:200]
+        event = Event(
+            platform=platform,
+            shop_id=row.shop_id,
+            order_id=row.order_id,
+            kind=EventKind.TRACKING_NUMBER,
+            status=TRACKING_STATUS,
+            occurred_at=when,
+            dedupe_key=key,
+            source="command",
+            package_id=package_id,
+            main_shop_id=row.main_shop_id,
+            tracking_number=tracking_number,
+            carrier=carrier,
+            actor=actor,
+        )
+        [answer] = ingest_in(conn, [event], when)
+        _, after = _package(conn, platform, package_id) or found
+        return Done(answer.outcome, answer.error, after.state, [])
+
+    return db.run_write(work)
+
+
+def _order(conn: Connection, platform: str, order_id: str) -> Any:
+    query = sa.select(ORDERS).where(ORDERS.c.platform == platform, ORDERS.c.order_id == order_id)
+    return conn.execute(query).first()
+
+
+def _package(conn: Connection, platform: str, package_id: str) -> tuple[Any, Any] | None:
+    query = (
+        sa.select(ORDERS, PACKAGES.c.state.label("package_state"), PACKAGES.c.held_from.label("package_held"))
+        .join(PACKAGES, PACKAGES.c.order_pk == ORDERS.c.id)
+        .where(PACKAGES.c.platform == platform, PACKAGES.c.package_id == package_id)
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return row, Subject(row.package_state, row.package_held)
+
+
+def _event(
+    row: Any,
+    kind: EventKind,
+    command: str,
+    when: datetime,
+    actor: str,
+    reason: str | None,
+    key: str | None,
+    package_id: str | None,
+) -> Event:
+    # An Idempotency-Key makes a repeated request the same fact (applied once).
+    suffix = f"key:{actor}:{key}" if key else uuid.uuid4().hex
+    return Event(
+        platform=row.platform,
+        shop_id=row.shop_id,
+        order_id=row.order_id,
+        kind=kind,
+        status=command,
+        occurred_at=when,
+        dedupe_key=f"command:{row.platform}:{row.order_id}:{package_id or ''}:{suffix}"[:200],
+        source="command",
+        package_id=package_id,
+        main_shop_id=row.main_shop_id,
+        actor=actor,
+        reason=reason,
+    )
