@@ -113,8 +113,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         _migrate(settings, args)
+    from service.stream import Server
+
     app = create_app(settings, pollers=not args.no_poll, worker=not args.no_worker)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+    # orderwatch's server: its shutdown ends open event streams (GET /v1/stream) first.
+    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level.lower())).run()
     return 0
 
 
