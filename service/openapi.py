@@ -13,6 +13,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from statemachines.listing import LISTING_STATES
 from statemachines.machines import ORDER_STATES, PACKAGE_STATES
 from statemachines.maps import PLATFORMS
 
@@ -179,6 +180,23 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
     "Status": _object({"status": STRING}),
+    "Product": _object(
+        {
+            "platform": {"type": "string", "enum": ["coupang"]},
+            "seller_product_id": STRING,
+            "name": _nullable(STRING),
+            "state": {"type": "string", "enum": list(LISTING_STATES)},
+            "status_name": _nullable(STRING),
+            "vendor_item_ids": {"type": "array", "items": STRING},
+            "items": {"type": "array", "items": {"type": "object"}},
+            "rejection_reason": _nullable(STRING),
+            "origin": {"type": "string", "enum": ["registered", "tracked"]},
+            "last_error": _nullable(STRING),
+            "created_at": TIME,
+            "updated_at": TIME,
+        },
+        {"history": {"type": "array", "items": {"type": "object"}}},
+    ),
 }
 
 _SIGNED_PUSH = {
@@ -275,6 +293,39 @@ PATHS: dict[str, Json] = {
             )
         ],
         (400,),
+    ),
+    "/v1/products": {
+        **_get(
+            "Coupang products followed through their approval (vendorItemIds once approved), newest first",
+            _json(_object({"products": {"type": "array", "items": _ref("Product")}}), "The products"),
+            [_param("state", "query", {"type": "string", "enum": list(LISTING_STATES)}, "only these")],
+            (400,),
+        ),
+        "post": {
+            "summary": "Register a Coupang product (a seller-products body, checked against Coupang's "
+            'documented limits before any call), or follow one: {"sellerProductId": n} (operator)',
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
+            "responses": {
+                "200": _json(_ref("Product"), "Already followed"),
+                "201": _json(_ref("Product"), "Registered (or now followed)"),
+                "422": _json(
+                    _ref("Error"),
+                    "The body breaks Coupang's limits (error.fields: [{field, message}]; nothing was "
+                    "sent), or Coupang refused it",
+                ),
+                "502": _json(_ref("Error"), "Coupang refused orderwatch's credentials"),
+                **_errors(400, 401, 403, 413, 503),
+            },
+        },
+    },
+    "/v1/products/{seller_product_id}": _get(
+        "One followed Coupang product with its approval history",
+        _json(_ref("Product"), "The product"),
+        [_param("seller_product_id", "path", STRING, "Coupang sellerProductId")],
+        (404,),
     ),
     "/metrics": {
         "get": {

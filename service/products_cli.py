@@ -34,6 +34,7 @@ def add_parser(sub: Any) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``orderwatch products …``."""
+    from handlers.coupang.products import is_product_id
     from service import products
     from service.db import Database
 
@@ -42,7 +43,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.products_command == "register":
             return _register(settings, db, args.file)
         if args.products_command == "track":
-            if not args.seller_product_id.isdigit():
+            if not is_product_id(args.seller_product_id):
                 raise ConfigurationError(f"a sellerProductId is a number, not {args.seller_product_id!r}")
             created = products.track(db, args.seller_product_id, settings)
             print(

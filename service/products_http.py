@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from handlers.coupang.client import CoupangClient
 from handlers.coupang.product_rules import validate
+from handlers.coupang.products import is_product_id
 from handlers.errors import AuthenticationFailed, MarketplaceError, RequestRejected
 from service import products
 from service.auth import authorize
@@ -68,6 +69,8 @@ async def list_products(request: Request) -> Response:
 async def get_product(request: Request) -> Response:
     authorize(request, "viewer")
     seller_product_id = str(request.path_params["seller_product_id"])
+    if not is_product_id(seller_product_id):
+        raise ApiError(404, "not_found", "a sellerProductId is a number")
     _, db = _parts(request)
 
     def work() -> dict[str, Any] | None:
@@ -94,7 +97,8 @@ async def create_product(request: Request) -> Response:
         raise ApiError(400, "bad_body", "the body is not JSON") from None
     settings, db = _parts(request)
     if isinstance(body, dict) and set(body) == {"sellerProductId"}:
-        return await _track(db, settings, str(body["sellerProductId"]))
+        given = body["sellerProductId"]
+        return await _track(db, settings, str(given) if isinstance(given, int | str) else "")
     problems = validate(body)
     if problems:
         raise ApiError(
@@ -121,8 +125,8 @@ async def create_product(request: Request) -> Response:
 
 
 async def _track(db: Database, settings: Settings, seller_product_id: str) -> Response:
-    if not seller_product_id.isdigit():
-        raise ApiError(400, "bad_body", "sellerProductId must be a number")
+    if not is_product_id(seller_product_id):
+        raise ApiError(400, "bad_body", "sellerProductId must be a positive number")
     created = await anyio.to_thread.run_sync(products.track, db, seller_product_id, settings)
     found = await anyio.to_thread.run_sync(products.find, db, seller_product_id)
     return JSONResponse(found, status_code=201 if created else 200)

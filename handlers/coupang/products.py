@@ -56,9 +56,14 @@ class HistoryEntry:
     created_at: str | None
 
 
+def is_product_id(text: str) -> bool:
+    """Whether ``text`` can be a ``sellerProductId`` (a positive 64-bit number)."""
+    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
+
+
 def product_path(seller_product_id: str) -> str:
     """The path of one product."""
-    if not seller_product_id.isdigit():
+    if not is_product_id(seller_product_id):
         raise ValueError(f"a sellerProductId is a number, not {seller_product_id!r}")
     return f"{PRODUCTS_PATH}/{seller_product_id}"
 
