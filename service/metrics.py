@@ -1,20 +1,63 @@
 """``GET /metrics``: Prometheus text exposition, one registry per application.
 
 The counters live where the code that counts them keeps them (``app.state.push_counts``
-for pushes); a collector reads them at scrape time, so counting stays a dict increment
-on the hot path and tests can read the same numbers directly.
+for pushes, :data:`TRANSITIONS` for the transitions this process wrote); a collector
+reads them at scrape time, so counting stays a dict increment on the hot path and tests
+can read the same numbers directly. The gauges (outbox depth and wait, poll lag, open
+alerts) are read from the database at scrape time, so they hold for every process that
+shares it (``orderwatch worker`` processes serve no metrics of their own); each is one
+indexed query, and the scrape runs off the event loop.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, cast
 
+import anyio
+import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
+
+from service.db import Database
+from service.models import Alert, OutboxJob, PollCursor
+
+log = logging.getLogger("orderwatch.metrics")
+
+JOBS = cast(sa.Table, OutboxJob.__table__)
+ALERTS = cast(sa.Table, Alert.__table__)
+CURSORS = cast(sa.Table, PollCursor.__table__)
+
+
+class TransitionCounts:
+    """Transitions written by this process, by machine and from/to state (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[tuple[str, str, str]] = Counter()
+
+    def add(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Count history rows laid out as ``store.TRANSITION_COLUMNS``."""
+        counted = Counter(("package" if r[3] else "order", r[4], r[5]) for r in rows)
+        if counted:
+            with self._lock:
+                self._counts.update(counted)
+
+    def snapshot(self) -> dict[tuple[str, str, str], int]:
+        """The counts so far."""
+        with self._lock:
+            return dict(self._counts)
+
+
+TRANSITIONS = TransitionCounts()
 
 
 class _AppCollector(Collector):
@@ -47,6 +90,60 @@ class _AppCollector(Collector):
             )
             applied.add_metric([], applier.applied)
             yield applied
+        transitions = CounterMetricFamily(
+            "orderwatch_transitions",
+            "State transitions written by this process, by machine (order or package) and states",
+            labels=["machine", "from_state", "to_state"],
+        )
+        for (machine, before, after), value in sorted(TRANSITIONS.snapshot().items()):
+            transitions.add_metric([machine, before, after], value)
+        yield transitions
+        db = getattr(getattr(self.app, "state", None), "db", None)
+        if db is not None:
+            try:
+                yield from database_gauges(db, datetime.now(UTC))
+            except Exception as exc:  # noqa: BLE001 - a scrape must answer with what it has
+                log.warning("metrics: the database gauges are unavailable: %s", exc)
+
+
+def database_gauges(db: Database, now: datetime) -> list[Metric]:
+    """Outbox depth and wait, poll lag and open alerts, as the database says now."""
+    jobs = GaugeMetricFamily(
+        "orderwatch_outbox_jobs", "Outbox jobs by state (done ones are not counted)", labels=["state"]
+    )
+    due = GaugeMetricFamily("orderwatch_outbox_due_jobs", "Pending outbox jobs whose time has come")
+    oldest = GaugeMetricFamily(
+        "orderwatch_outbox_oldest_due_seconds", "How long the longest-waiting due outbox job has waited"
+    )
+    lag = GaugeMetricFamily(
+        "orderwatch_poll_lag_seconds", "Time since each poll cursor last moved (its last good poll)",
+        labels=["cursor"],
+    )  # fmt: skip
+    alerts = GaugeMetricFamily("orderwatch_open_alerts", "Open alerts by kind", labels=["kind"])
+    with db.read() as conn:
+        states = conn.execute(
+            sa.select(JOBS.c.state, sa.func.count())
+            .where(JOBS.c.state.in_(("pending", "running", "dead")))
+            .group_by(JOBS.c.state)
+        ).all()
+        counted = {state: n for state, n in states}
+        for state in ("pending", "running", "dead"):
+            jobs.add_metric([state], counted.get(state, 0))
+        waiting, since = conn.execute(
+            sa.select(sa.func.count(), sa.func.min(JOBS.c.run_after)).where(
+                JOBS.c.state == "pending", JOBS.c.run_after <= now
+            )
+        ).one()
+        due.add_metric([], waiting)
+        oldest.add_metric([], max(0.0, (now - since).total_seconds()) if since else 0.0)
+        for name, updated_at in conn.execute(sa.select(CURSORS.c.name, CURSORS.c.updated_at)):
+            lag.add_metric([name], max(0.0, (now - updated_at).total_seconds()))
+        query = (
+            sa.select(ALERTS.c.kind, sa.func.count()).where(ALERTS.c.state == "open").group_by(ALERTS.c.kind)
+        )
+        for kind, n in conn.execute(query):
+            alerts.add_metric([kind], n)
+    return [jobs, due, oldest, lag, alerts]
 
 
 def new_registry(app: ASGIApp) -> CollectorRegistry:
@@ -59,4 +156,6 @@ def new_registry(app: ASGIApp) -> CollectorRegistry:
 async def metrics(request: Request) -> Response:
     """The Prometheus scrape endpoint."""
     registry: CollectorRegistry = request.app.state.metrics
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    # The gauges read the database: off the event loop.
+    body = await anyio.to_thread.run_sync(generate_latest, registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection, Row
 
-from service import bulk, changes
+from service import bulk, changes, metrics
 from service.db import Retry
 from service.models import Alert, Order, OutboxJob, Package, Transition
 from service.models import Event as EventRow
@@ -338,6 +338,7 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
         bulk.update(conn, EVENTS, ("id", "outcome", "error"), outcomes)
         _write_actions(conn, writes, now)
         bulk.update(conn, ALERTS, ("id", "state", "resolved_at"), resolved)
+    metrics.TRANSITIONS.add(writes.transitions)  # (a transaction retried counts again: rare)
     # Last: publishing takes the change feed's counter lock, held until commit.
     changes.publish_transitions(conn, writes, now)
 
