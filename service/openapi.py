@@ -76,6 +76,18 @@ def _get(summary: str, ok: Json, params: list[Json] | None = None, errors: tuple
     }
 
 
+def _post(summary: str, body: Json, ok: Json, params: list[Json]) -> Json:
+    """A command of the status API: Bearer (operator) only."""
+    return {
+        "post": {
+            "summary": summary,
+            "parameters": params,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": body}}},
+            "responses": {"200": ok, **_errors(400, 401, 403, 404, 409, 413, 503)},
+        }
+    }
+
+
 STRING = {"type": "string"}
 TIME = {"type": "string", "format": "date-time", "description": "RFC 3339, UTC"}
 PLATFORM = {"type": "string", "enum": list(PLATFORMS)}
@@ -99,7 +111,8 @@ SCHEMAS: dict[str, Json] = {
             "source": {"type": "string", "enum": ["push", "poll", "command", "action", "replay"]},
             "event_id": _nullable({"type": "integer"}),
             "catch_up": {"type": "boolean"},
-        }
+        },
+        {"actor": _nullable(STRING), "reason": _nullable(STRING)},
     ),
     "Checkpoint": _object(
         {"at": TIME, "description": STRING, "location": _nullable(STRING), "raw_status": STRING}
@@ -180,6 +193,30 @@ SCHEMAS: dict[str, Json] = {
         }
     ),
     "Status": _object({"status": STRING}),
+    "Change": _object(
+        {
+            "cursor": STRING,
+            "kind": {"type": "string", "enum": ["order", "package", "checkpoint"]},
+            "platform": PLATFORM,
+            "order_id": STRING,
+            "package_id": _nullable(STRING),
+            "state": _nullable(STRING),
+            "at": TIME,
+            "committed_at": TIME,
+        },
+        {
+            "from": STRING,
+            "to": STRING,
+            "trigger": STRING,
+            "source": STRING,
+            "event_id": _nullable({"type": "integer"}),
+            "catch_up": {"type": "boolean"},
+            "actor": _nullable(STRING),
+            "reason": _nullable(STRING),
+            "retracted": {"type": "boolean"},
+            "checkpoint": _ref("Checkpoint"),
+        },
+    ),
     "Product": _object(
         {
             "platform": {"type": "string", "enum": ["coupang"]},
@@ -326,6 +363,49 @@ PATHS: dict[str, Json] = {
         _json(_ref("Product"), "The product"),
         [_param("seller_product_id", "path", STRING, "Coupang sellerProductId")],
         (404,),
+    ),
+    "/v1/orders/{platform}/{order_id}/commands": _post(
+        "Fire an operator command (a trigger) on an order; it is journaled with the token's name "
+        "and the reason (operator). 409 names the allowed commands (error.allowed)",
+        _object({"command": STRING}, {"reason": STRING}),
+        _json(_ref("OrderDetail"), "The updated order"),
+        [PLATFORM_PARAM, ORDER_ID_PARAM],
+    ),
+    "/v1/packages/{platform}/{package_id}/commands": _post(
+        "Fire an operator command (hold, release, cancel, lose) on a package (operator)",
+        _object({"command": STRING}, {"reason": STRING}),
+        _json(_ref("PackageDetail"), "The updated package"),
+        [PLATFORM_PARAM, PACKAGE_ID_PARAM],
+    ),
+    "/v1/packages/{platform}/{package_id}/tracking": _post(
+        "Give a package its carrier and tracking number (operator); it moves to ready_for_pickup",
+        _object({"carrier": STRING, "tracking_number": STRING}),
+        _json(_ref("PackageDetail"), "The updated package"),
+        [PLATFORM_PARAM, PACKAGE_ID_PARAM],
+    ),
+    "/v1/changes": _get(
+        "Every state change and new checkpoint in commit order, after a cursor",
+        _json(
+            _object({"changes": {"type": "array", "items": _ref("Change")}, "next": STRING}),
+            "A page of changes; resume with after=next",
+        ),
+        [
+            _param(
+                "after", "query", {"type": "string", "pattern": "^[0-9]+$"}, "a cursor (0: from the start)"
+            ),
+            _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 1000}, "page size"),
+        ],
+        (400,),
+    ),
+    "/v1/stream": _get(
+        "The change feed as server-sent events (event: change, id: cursor, data: a Change); resumes "
+        "after Last-Event-ID or ?after=, else starts at the current end; keep-alive comments",
+        {"description": "An endless event stream", "content": {"text/event-stream": {"schema": STRING}}},
+        [
+            _param("after", "query", {"type": "string", "pattern": "^[0-9]+$"}, "a cursor"),
+            _param("Last-Event-ID", "header", {"type": "string", "pattern": "^[0-9]+$"}, "the last id seen"),
+        ],
+        (400,),
     ),
     "/metrics": {
         "get": {
