@@ -7,6 +7,7 @@ PostgreSQL uses row locks (``SELECT … FOR UPDATE``) and retries on deadlock.
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import threading
@@ -19,6 +20,11 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
+
+try:
+    import fcntl
+except ImportError:  # not on POSIX: SQLite's own lock alone keeps processes apart
+    fcntl = None  # type: ignore[assignment]
 
 T = TypeVar("T")
 AUTOCHECKPOINT_PAGES = 16_000  # about 64 MB of WAL
@@ -73,6 +79,9 @@ class Database:
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._write_turn = threading.RLock() if self.dialect == "sqlite" else None
+        self._turn_depth = 0
+        self._turn_file = _turn_file(url) if self.dialect == "sqlite" else None
+        self._turn_fd: tuple[int, int] | None = None  # (pid, fd): a forked child opens its own
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -107,19 +116,47 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold this process's SQLite write turn (nothing on PostgreSQL).
+        """Hold the SQLite write turn (nothing on PostgreSQL).
 
         SQLite lets one writer in at a time; a writer that finds the lock taken sleeps and
-        polls (1 to 100 ms at a time), so two threads of one process that both write (the
-        push committer and the applier) would wait far longer than the other's transaction
-        takes. Taking turns on a lock of the process hands the turn over at once; other
-        processes still meet SQLite's own lock.
+        polls (1 to 100 ms at a time), so a writer would wait far longer than the other's
+        transaction takes: the web process's push inserts behind a worker's applying, say.
+        Taking turns instead hands the turn over at once: within the process on a lock,
+        and between processes on an ``flock`` of a file beside the database
+        (``<database>-writelock``), whose waiters the kernel wakes as soon as it is freed.
         """
         if self._write_turn is None:
             yield
             return
         with self._write_turn:
-            yield
+            outer = self._turn_depth == 0
+            self._turn_depth += 1
+            fd = self._turn_descriptor() if outer else None
+            try:
+                if fd is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    if fd is not None:
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                self._turn_depth -= 1
+
+    def _turn_descriptor(self) -> int | None:
+        # Opened once per process: a file descriptor inherited across fork would share
+        # its lock with the parent instead of excluding it.
+        if self._turn_file is None or fcntl is None:
+            return None
+        pid = os.getpid()
+        if self._turn_fd is None or self._turn_fd[0] != pid:
+            try:
+                fd = os.open(self._turn_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:  # a read-only directory, say: SQLite's own lock still holds
+                self._turn_file = None
+                return None
+            self._turn_fd = (pid, fd)
+        return self._turn_fd[1]
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -198,6 +235,17 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
+        if self._turn_fd is not None and self._turn_fd[0] == os.getpid():
+            os.close(self._turn_fd[1])
+        self._turn_fd = None
+
+
+def _turn_file(url: str) -> str | None:
+    # The file whose flock is the cross-process write turn; none for an in-memory database.
+    path = sa.engine.make_url(url).database
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return None
+    return path + "-writelock"
 
 
 def _retryable(exc: BaseException) -> bool:

@@ -37,6 +37,7 @@ log = logging.getLogger("orderwatch.inbox")
 
 PUSHES = cast(sa.Table, Push.__table__)
 PARSERS = {"shopee": parse_push}
+SQLITE_BATCH = 100  # pushes per applying transaction on SQLite: a few milliseconds
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,12 @@ def _apply_one_by_one(db: Database, limit: int, now: datetime) -> Applied:
 class Applier:
     """A thread that applies stored pushes as they come."""
 
-    def __init__(self, db: Database, *, idle: float = 0.5, batch: int = 500) -> None:
+    def __init__(self, db: Database, *, idle: float = 0.5, batch: int | None = None) -> None:
         self.db = db
         self.idle = idle
-        self.batch = batch
+        # On SQLite every other writer (the web process storing pushes) waits for the whole
+        # of an applying transaction: keep it short. PostgreSQL writers do not wait on it.
+        self.batch = batch or (500 if db.is_postgres else SQLITE_BATCH)
         self.applied = 0
         self._wake = threading.Event()
         self._stop = threading.Event()
