@@ -17,7 +17,20 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from service import changes, commands, documents, metrics, openapi, outbox, shops, stream, views, webhooks
+from service import (
+    changes,
+    commands,
+    dashboard,
+    documents,
+    metrics,
+    openapi,
+    outbox,
+    products_http,
+    shops,
+    stream,
+    views,
+    webhooks,
+)
 from service.actions import running_outbox
 from service.auth import authorize
 from service.db import Database, StorageUnavailable
@@ -271,8 +284,11 @@ ROUTES = [
     Route("/v1/stream", stream_changes),
     Route("/v1/alerts", list_alerts),
     Route("/v1/jobs", list_jobs),
+    *products_http.ROUTES,
     Route("/metrics", metrics.metrics),
     Route("/openapi.json", openapi.openapi),
+    Route("/", dashboard.index),
+    Route("/orders/{platform}/{order_id}", dashboard.order_page),
 ]
 
 

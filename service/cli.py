@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from service import products_cli
 from service.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     unlinking = shop_sub.add_parser("unlink", help="make OUTLET a shop of its own again")
     unlinking.add_argument("outlet", help="the outlet shop id")
     unlinking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
+    products_cli.add_parser(sub)
     return parser
 
 
@@ -279,4 +281,5 @@ COMMANDS = {
     "replay": _replay,
     "reapply": _reapply,
     "shops": _shops,
+    "products": products_cli.run,
 }
