@@ -67,6 +67,9 @@ class Shop(Base):
     # When shipment is arranged: at ready_to_ship (after the warehouse steps; the default,
     # None) or already at approved (sellers without warehouse steps).
     arrange_at: Mapped[str | None] = mapped_column(sa.String(32))
+    # Coupang: whether new order sheets are acknowledged by orderwatch (None, the default)
+    # or left to the seller ("manual").
+    acknowledge: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class Order(Base):
@@ -295,6 +298,21 @@ class PollCursor(Base):
 
     name: Mapped[str] = mapped_column(sa.String(200), primary_key=True)
     value: Mapped[str] = mapped_column(sa.Text)
+    updated_at: Mapped[datetime]
+
+
+class CoupangBox(Base):
+    """A Coupang shipment box the order poller has seen: when it was ordered and its last
+    status, so that the days of boxes still on their way are listed again."""
+
+    __tablename__ = "coupang_boxes"
+    __table_args__ = (sa.Index("ix_coupang_boxes_open", "vendor_id", "status", "ordered_at"),)
+
+    shipment_box_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    vendor_id: Mapped[str] = mapped_column(sa.String(64))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(32))
+    ordered_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
 

@@ -1,5 +1,6 @@
 """The pollers a process runs: inside ``orderwatch serve`` (unless ``--no-poll``) or alone
-as ``orderwatch poll``. Each is started only when its marketplace is configured."""
+as ``orderwatch poll``: the Shopee reconciliation poll and the Coupang order poll
+(service/coupang_poll.py). Each is started only when its marketplace is configured."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from handlers.coupang.ordersheets import OrderSheets
+from service.coupang_poll import CoupangPoller, coupang_client
 from service.db import Database
 from service.reconcile import ShopeeReconciler
 from service.settings import Settings
@@ -35,6 +38,19 @@ async def running_pollers(settings: Settings, db: Database) -> AsyncIterator[lis
             log.info("shopee reconciliation poll every %.0f s", settings.shopee_reconcile_seconds)
         else:
             log.info("no Shopee partner id and key: the Shopee reconciliation poll is off")
+        coupang = coupang_client(settings)
+        if coupang is not None:
+            stack.push_async_callback(coupang.aclose)
+            poller = CoupangPoller(
+                db,
+                OrderSheets(coupang),
+                overlap=settings.coupang_poll_overlap_seconds,
+                lookback_days=settings.coupang_lookback_days,
+            )
+            tasks.append(asyncio.create_task(poller.run_forever(settings.coupang_poll_seconds, stop)))
+            log.info("coupang order poll every %.0f s", settings.coupang_poll_seconds)
+        else:
+            log.info("no Coupang vendor id and keys: the Coupang order poll is off")
         try:
             yield tasks
         finally:

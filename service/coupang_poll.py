@@ -1,0 +1,247 @@
+"""The Coupang order poll: Coupang has no push, so orderwatch lists the vendor's order sheets.
+
+For each status (ACCEPT … NONE_TRACKING) it lists the sheets ordered on each Korean day
+from that status's cursor (less an overlap) to today, page by page (``nextToken``), and
+ingests each page as ``poll`` events in one transaction together with the poller's memory
+of the boxes (``coupang_boxes``). A status's cursor, persisted in ``poll_cursors``, moves to
+the end of a day only after every page of that day has committed, so a crash at any point
+re-lists, never skips; a duplicate is harmless (same dedupe key). Boxes still on their way
+are found again wherever they were ordered: each status after ACCEPT also lists back to the
+day of the oldest box not yet delivered (within ``MAX_OPEN_DAYS``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, cast
+
+import anyio
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from handlers.coupang.client import CoupangClient
+from handlers.coupang.orders import STATUSES, SheetError, day_start, kst_day, parse_time, sheet_events
+from handlers.coupang.ordersheets import OrderSheets
+from handlers.errors import MarketplaceError
+from service.db import Database, StorageUnavailable
+from service.ingest import Ingested, ingest_in
+from service.models import CoupangBox
+from service.reconcile import read_cursor, write_cursor
+from service.settings import Settings
+from statemachines.events import Event
+
+log = logging.getLogger("orderwatch.coupang.poll")
+
+BOXES = cast(sa.Table, CoupangBox.__table__)
+DONE = ("FINAL_DELIVERY",)
+MAX_OPEN_DAYS = 31  # boxes ordered longer ago than this are no longer looked for
+MAX_PAGES = 1000  # per day and status: a guard against a token that never ends
+
+
+@dataclass
+class Report:
+    """What one poll round did."""
+
+    pages: int = 0
+    sheets: int = 0
+    events: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    skipped: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def coupang_client(settings: Settings) -> CoupangClient | None:
+    """A client for the configured vendor; None when Coupang is not configured."""
+    if not (settings.coupang_vendor_id and settings.coupang_access_key and settings.coupang_secret_key):
+        return None
+    return CoupangClient(
+        settings.coupang_api_base,
+        settings.coupang_access_key.reveal(),
+        settings.coupang_secret_key,
+        vendor_id=settings.coupang_vendor_id,
+        backoff=settings.api_backoff_seconds,
+    )
+
+
+def cursor_name(vendor_id: str, status: str) -> str:
+    """The ``poll_cursors`` name of a status's cursor."""
+    return f"coupang:ordersheets:{vendor_id}:{status}"
+
+
+def open_since(db: Database, vendor_id: str, now: datetime) -> datetime | None:
+    """When the oldest box of the vendor still on its way was ordered (None: there is none)."""
+    floor = now - timedelta(days=MAX_OPEN_DAYS)
+    query = sa.select(sa.func.min(BOXES.c.ordered_at)).where(
+        BOXES.c.vendor_id == vendor_id, BOXES.c.status.not_in(DONE), BOXES.c.ordered_at >= floor
+    )
+    with db.read() as conn:
+        found = conn.execute(query).scalar()
+    return cast(datetime | None, found)
+
+
+def remember(conn: Connection, vendor_id: str, sheets: Iterable[Mapping[str, Any]], now: datetime) -> None:
+    """Record each box's order time and last status (inside the caller's transaction)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for sheet in sheets:
+        ordered = parse_time(sheet.get("orderedAt")) or parse_time(sheet.get("paidAt"))
+        if ordered is None:
+            continue
+        box = str(sheet["shipmentBoxId"])
+        rows[box] = {
+            "shipment_box_id": box,
+            "vendor_id": vendor_id,
+            "order_id": str(sheet["orderId"]),
+            "status": str(sheet["status"])[:32],
+            "ordered_at": ordered,
+            "updated_at": now,
+        }
+    if not rows:
+        return
+    known = set(
+        conn.execute(
+            sa.select(BOXES.c.shipment_box_id).where(BOXES.c.shipment_box_id.in_(list(rows)))
+        ).scalars()
+    )
+    fresh = [row for box, row in sorted(rows.items()) if box not in known]
+    if fresh:
+        conn.execute(BOXES.insert(), fresh)
+    changed = [
+        {"b_box": box, "b_status": row["status"], "b_now": now}
+        for box, row in sorted(rows.items())
+        if box in known
+    ]
+    if changed:
+        conn.execute(
+            BOXES.update()
+            .where(BOXES.c.shipment_box_id == sa.bindparam("b_box"))
+            .values(status=sa.bindparam("b_status"), updated_at=sa.bindparam("b_now")),
+            changed,
+        )
+
+
+def ingest_sheets(
+    db: Database, vendor_id: str, sheets: Sequence[Mapping[str, Any]], seen: datetime, source: str = "poll"
+) -> tuple[list[Ingested], int]:
+    """Ingest order sheets and remember their boxes, in one transaction; the answers and
+    how many sheets were skipped as malformed."""
+    events: list[Event] = []
+    good: list[Mapping[str, Any]] = []
+    for sheet in sheets:
+        try:
+            events.extend(sheet_events(vendor_id, sheet, seen=seen, source=source))
+        except SheetError as exc:
+            log.warning("coupang: skipped an order sheet: %s", exc)
+            continue
+        good.append(sheet)
+
+    def work(conn: Connection) -> list[Ingested]:
+        answers = ingest_in(conn, events, seen) if events else []
+        remember(conn, vendor_id, good, seen)
+        return answers
+
+    return db.run_write(work), len(sheets) - len(good)
+
+
+def days(start: datetime, end: datetime) -> list[date]:
+    """The Korean days from the one of ``start`` to the one of ``end``, both included."""
+    first, last = kst_day(start), kst_day(end)
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+class CoupangPoller:
+    """Polls one vendor's order sheets, once or on a schedule."""
+
+    def __init__(
+        self,
+        db: Database,
+        sheets: OrderSheets,
+        *,
+        overlap: float = 3600.0,
+        lookback_days: int = 7,
+        per_page: int = 50,
+        statuses: Sequence[str] = STATUSES,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.db = db
+        self.sheets = sheets
+        self.vendor_id = sheets.client.vendor_id
+        self.overlap = timedelta(seconds=overlap)
+        self.lookback = timedelta(days=lookback_days)
+        self.per_page = per_page
+        self.statuses = tuple(statuses)
+        self.clock = clock
+        self.last_success: datetime | None = None
+
+    async def run_once(self) -> Report:
+        """List every status once; a status that fails is reported, the others go on."""
+        report = Report()
+        now = self.clock()
+        oldest = await anyio.to_thread.run_sync(open_since, self.db, self.vendor_id, now)
+        for status in self.statuses:
+            try:
+                await self._poll(status, now, None if status == "ACCEPT" else oldest, report)
+            except (MarketplaceError, StorageUnavailable) as exc:
+                report.failed.append(status)
+                log.warning("coupang poll of %s failed: %s", status, exc)
+        if not report.failed:
+            self.last_success = now
+        log.info(
+            "coupang poll: %d pages, %d sheets, %d events %s, %d skipped, failed: %s",
+            report.pages,
+            report.sheets,
+            report.events,
+            report.outcomes,
+            report.skipped,
+            report.failed or "none",
+        )
+        return report
+
+    async def run_forever(self, interval: float, stop: asyncio.Event | None = None) -> None:
+        """Poll every ``interval`` seconds until ``stop`` is set (or the task is cancelled)."""
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:  # noqa: BLE001 - the poll must outlive one bad round
+                log.exception("coupang poll round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)
+
+    async def _poll(self, status: str, now: datetime, oldest: datetime | None, report: Report) -> None:
+        name = cursor_name(self.vendor_id, status)
+        saved = await anyio.to_thread.run_sync(read_cursor, self.db, name)
+        cursor = datetime.fromisoformat(saved) if saved else now - self.lookback
+        start = min(cursor, oldest) if oldest else cursor
+        for day in days(start - self.overlap, now):
+            await self._list_day(status, day, report)
+            reached = min(day_start(day + timedelta(days=1)), now)
+            if saved is None or reached > cursor:
+                await anyio.to_thread.run_sync(write_cursor, self.db, name, reached.isoformat())
+                cursor, saved = reached, reached.isoformat()
+
+    async def _list_day(self, status: str, day: date, report: Report) -> None:
+        token = ""
+        for _ in range(MAX_PAGES):
+            page = await self.sheets.list_page(status, day, token, self.per_page)
+            report.pages += 1
+            report.sheets += len(page.sheets)
+            if page.sheets:
+                seen = self.clock()
+                answers, skipped = await anyio.to_thread.run_sync(
+                    ingest_sheets, self.db, self.vendor_id, page.sheets, seen
+                )
+                report.skipped += skipped
+                report.events += len(answers)
+                for answer in answers:
+                    report.outcomes[answer.outcome] = report.outcomes.get(answer.outcome, 0) + 1
+            if not page.next_token or page.next_token == token:
+                return
+            token = page.next_token
+        log.warning(
+            "coupang poll of %s on %s: more than %d pages, the rest next round", status, day, MAX_PAGES
+        )
