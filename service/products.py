@@ -29,10 +29,10 @@ from handlers.coupang import products as api
 from handlers.coupang.client import CoupangClient
 from handlers.coupang.product_rules import FieldError, validate, wire_body
 from handlers.errors import MarketplaceError
+from service import product_views
 from service.db import Database, StorageUnavailable
 from service.models import Alert, CoupangProduct, CoupangProductItem, CoupangProductTransition, OutboxJob
 from service.settings import Settings
-from service.views import rfc3339
 from statemachines.listing import LISTING, advance, target_of
 from statemachines.machines import Subject
 
@@ -72,7 +72,7 @@ def _now() -> datetime:
 
 async def register(db: Database, client: CoupangClient, body: object, settings: Settings) -> dict[str, Any]:
     """Check ``body``, send it to Coupang, and follow the new product; the product as
-    :func:`list_products` shows it. :class:`ProductInvalid` before any call if it breaks
+    :func:`service.product_views.list_products` shows it. :class:`ProductInvalid` before any call if it breaks
     a limit; a :class:`handlers.errors.MarketplaceError` if Coupang refused it."""
     errors = validate(body)
     if errors:
@@ -95,9 +95,14 @@ async def register(db: Database, client: CoupangClient, body: object, settings: 
             [{"product_pk": pk, "position": n, "item_name": name} for n, name in enumerate(names)],
         )
 
-    db.run_write(work)
+    try:
+        db.run_write(work)
+    except StorageUnavailable:
+        log.error("coupang product %s was registered but could not be stored: follow it with "
+                  "orderwatch products track %s", seller_product_id, seller_product_id)  # fmt: skip
+        raise
     log.info("coupang product %s registered; following its approval", seller_product_id)
-    found = find(db, seller_product_id)
+    found = product_views.find(db, seller_product_id)
     assert found is not None
     return found
 
@@ -328,69 +333,3 @@ def _resolve_alerts(conn: Connection, seller_product_id: str, state: str, now: d
         )
         .values(state="resolved", resolved_at=now)
     )
-
-
-def _view(row: Any, items: list[Any]) -> dict[str, Any]:
-    return {
-        "platform": PLATFORM,
-        "seller_product_id": row.seller_product_id,
-        "name": row.name,
-        "state": row.state,
-        "status_name": row.status_name,
-        "vendor_item_ids": [i.vendor_item_id for i in items if i.vendor_item_id],
-        "items": [
-            {
-                "item_name": i.item_name,
-                "seller_product_item_id": i.seller_product_item_id,
-                "vendor_item_id": i.vendor_item_id,
-            }
-            for i in items
-        ],  # fmt: skip
-        "rejection_reason": row.rejection_reason,
-        "origin": row.origin,
-        "last_error": row.last_error,
-        "created_at": rfc3339(row.created_at),
-        "updated_at": rfc3339(row.updated_at),
-    }
-
-
-def list_products(
-    conn: Connection, state: str | None = None, seller_product_id: str | None = None
-) -> list[dict[str, Any]]:
-    """The followed products, newest first, as ``GET /v1/products`` shows them."""
-    query = sa.select(PRODUCTS).order_by(PRODUCTS.c.id.desc())
-    if state:
-        query = query.where(PRODUCTS.c.state == state)
-    if seller_product_id:
-        query = query.where(PRODUCTS.c.seller_product_id == seller_product_id)
-    rows = conn.execute(query).all()
-    items: dict[int, list[Any]] = {row.id: [] for row in rows}
-    if rows:
-        found = conn.execute(
-            sa.select(ITEMS).where(ITEMS.c.product_pk.in_(list(items))).order_by(ITEMS.c.position)
-        )
-        for item in found:
-            items[item.product_pk].append(item)
-    return [_view(row, items[row.id]) for row in rows]
-
-
-def find(db: Database, seller_product_id: str) -> dict[str, Any] | None:
-    """One followed product, or None."""
-    with db.read() as conn:
-        found = list_products(conn, seller_product_id=seller_product_id)
-    return found[0] if found else None
-
-
-def history_of(conn: Connection, seller_product_id: str) -> list[dict[str, Any]]:
-    """A product's transitions, oldest first."""
-    query = (
-        sa.select(HISTORY)
-        .join(PRODUCTS, PRODUCTS.c.id == HISTORY.c.product_pk)
-        .where(PRODUCTS.c.seller_product_id == seller_product_id)
-        .order_by(HISTORY.c.id)
-    )
-    return [
-        {"from": r.from_state, "to": r.to_state, "trigger": r.trigger, "status_name": r.status_name,
-         "at": rfc3339(r.at), "source": r.source, "catch_up": r.catch_up}
-        for r in conn.execute(query)
-    ]  # fmt: skip

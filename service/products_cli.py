@@ -35,7 +35,7 @@ def add_parser(sub: Any) -> None:
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``orderwatch products …``."""
     from handlers.coupang.products import is_product_id
-    from service import products
+    from service import product_views, products
     from service.db import Database
 
     db = Database(settings.database_url)
@@ -51,7 +51,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             )
             return 0
         with db.read() as conn:
-            for product in products.list_products(conn, state=args.state):
+            for product in product_views.list_products(conn, state=args.state):
                 ids = ",".join(product["vendor_item_ids"]) or "-"
                 print(f"{product['seller_product_id']}\t{product['state']}\t{ids}\t{product['name'] or ''}")
         return 0

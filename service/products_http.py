@@ -23,7 +23,7 @@ from handlers.coupang.client import CoupangClient
 from handlers.coupang.product_rules import validate
 from handlers.coupang.products import is_product_id
 from handlers.errors import AuthenticationFailed, MarketplaceError, RequestRejected
-from service import products
+from service import product_views, products
 from service.auth import authorize
 from service.coupang_poll import coupang_client
 from service.db import Database
@@ -61,7 +61,7 @@ async def list_products(request: Request) -> Response:
 
     def work() -> list[dict[str, Any]]:
         with db.read() as conn:
-            return products.list_products(conn, state=state)
+            return product_views.list_products(conn, state=state)
 
     return JSONResponse({"products": await anyio.to_thread.run_sync(work)})
 
@@ -75,10 +75,10 @@ async def get_product(request: Request) -> Response:
 
     def work() -> dict[str, Any] | None:
         with db.read() as conn:
-            found = products.list_products(conn, seller_product_id=seller_product_id)
+            found = product_views.list_products(conn, seller_product_id=seller_product_id)
             if not found:
                 return None
-            return {**found[0], "history": products.history_of(conn, seller_product_id)}
+            return {**found[0], "history": product_views.history_of(conn, seller_product_id)}
 
     found = await anyio.to_thread.run_sync(work)
     if found is None:
@@ -128,7 +128,7 @@ async def _track(db: Database, settings: Settings, seller_product_id: str) -> Re
     if not is_product_id(seller_product_id):
         raise ApiError(400, "bad_body", "sellerProductId must be a positive number")
     created = await anyio.to_thread.run_sync(products.track, db, seller_product_id, settings)
-    found = await anyio.to_thread.run_sync(products.find, db, seller_product_id)
+    found = await anyio.to_thread.run_sync(product_views.find, db, seller_product_id)
     return JSONResponse(found, status_code=201 if created else 200)
 
 

@@ -17,7 +17,7 @@ import pytest
 from handlers.coupang.client import CoupangClient
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
 from handlers.coupang.sandbox_products import ProductSandbox, attach, product_routes
-from service import products
+from service import product_views, products
 from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database
@@ -235,6 +235,25 @@ def test_being_registered_answers_are_asked_again_later(world: World) -> None:
     )
 
 
+def test_failing_reads_keep_the_state_and_are_tried_again(world: World) -> None:
+    made = world.coupang.post("/sandbox/products", json={"statusName": "승인반려"})
+    product_id = str(made.json()["sellerProductId"])
+    world.api.post("/v1/products", json={"sellerProductId": int(product_id)})
+    faults = world.coupang.post("/sandbox/faults", json={"fail_next": ["500", "429", "500", "500"]})
+    assert faults.status_code == 200, faults.text
+
+    failed = world.poll()
+    failing = world.product(product_id)
+    recovered = world.poll()
+
+    assert (failed.read, failed.failed) == (0, 1)
+    assert failing["state"] == "draft" and "Internal Server Error" in failing["last_error"]
+    assert (recovered.read, recovered.failed) == (1, 0)
+    found = world.product(product_id)
+    assert (found["state"], found["last_error"]) == ("rejected", None)
+    assert found["rejection_reason"] == "승인반려"  # the sandbox's comment when no reason is given
+
+
 def test_viewers_may_list_but_not_register_and_unknown_products_are_404(world: World) -> None:
     viewer = {"Authorization": "Bearer viewer-secret"}
 
@@ -258,7 +277,7 @@ def test_the_poller_loop_follows_products_until_stopped(world: World) -> None:
                 products.run_forever(world.settings, world.db, client, stop, tick=0.05)
             )
             for _ in range(100):
-                found = products.find(world.db, product_id)
+                found = product_views.find(world.db, product_id)
                 if found and found["state"] == "approved":
                     break
                 await asyncio.sleep(0.05)
