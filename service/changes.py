@@ -123,20 +123,24 @@ def _renamed(
     """History rows a package rename rewrote in place (a placeholder package adopted by
     its real number), as (before, after): the feed takes back the old and adds the new."""
     found: dict[int, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
-    for rename in renames:
-        order_pk, old, new = rename["b_order_pk"], rename["b_old"], rename["new"]
-        query = (
-            sa.select(*(TRANSITIONS.c[name] for name in _CHANGE_COLUMNS))
-            .where(TRANSITIONS.c.order_pk == order_pk, TRANSITIONS.c.package_id == new)
-            .order_by(TRANSITIONS.c.id)
-        )
-        fresh = Counter(c for c in written.get(order_pk, []) if c[0] == new)
-        for row in conn.execute(query):
-            change = tuple(row)
-            if fresh[change] > 0:  # written by this batch, not renamed
-                fresh[change] -= 1
-                continue
-            found.setdefault(order_pk, []).append(((old, *change[1:]), change))
+    if not renames:
+        return found
+    wanted = {(r["b_order_pk"], r["new"]): r["b_old"] for r in renames}
+    query = (
+        sa.select(TRANSITIONS.c.order_pk, *(TRANSITIONS.c[name] for name in _CHANGE_COLUMNS))
+        .where(TRANSITIONS.c.order_pk.in_(sorted({pk for pk, _ in wanted})))
+        .order_by(TRANSITIONS.c.id)
+    )
+    fresh = {key: Counter(c for c in written.get(key[0], []) if c[0] == key[1]) for key in wanted}
+    for row in conn.execute(query):  # one query for the batch's renames
+        key = (row[0], row[1])
+        if key not in wanted:
+            continue
+        change = tuple(row[1:])
+        if fresh[key][change] > 0:  # written by this batch, not renamed
+            fresh[key][change] -= 1
+            continue
+        found.setdefault(key[0], []).append(((wanted[key], *change[1:]), change))
     return found
 
 
