@@ -144,16 +144,23 @@ def set_tokens(
     db.run_write(work)
 
 
+# Paid orders not shipped yet: their detail has the ship-by deadline (pushes do not).
+DEADLINE_STATUSES = ("READY_TO_SHIP", "PROCESSED", "RETRY_SHIP")
+
+
 def platform_statuses(db: Database, order_ids: Sequence[str]) -> dict[str, str | None]:
-    """Our last known Shopee status of each of ``order_ids`` that we know."""
+    """Our last known Shopee status of each of ``order_ids`` that we know; None for a paid,
+    unshipped order whose ship-by deadline we lack, so that its detail is fetched once."""
     found: dict[str, str | None] = {}
     with db.read() as conn:
         for start in range(0, len(order_ids), 500):
             chunk = list(order_ids[start : start + 500])
-            query = sa.select(ORDERS.c.order_id, ORDERS.c.platform_status).where(
+            query = sa.select(ORDERS.c.order_id, ORDERS.c.platform_status, ORDERS.c.ship_by).where(
                 ORDERS.c.platform == PLATFORM, ORDERS.c.order_id.in_(chunk)
             )
-            found.update({row.order_id: row.platform_status for row in conn.execute(query)})
+            for row in conn.execute(query):
+                lacking = row.ship_by is None and row.platform_status in DEADLINE_STATUSES
+                found[row.order_id] = None if lacking else row.platform_status
     return found
 
 

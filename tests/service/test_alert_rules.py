@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from handlers.alerts import configured
 from service import alert_rules
 from service.actions import handlers, resources
 from service.alert_rules import Thresholds, customs_hold_since, dispatch, evaluate
+from service.app import create_app
 from service.db import Database
 from service.ingest import ingest
 from service.models import Alert, Checkpoint, OutboxJob, Package
@@ -23,6 +25,7 @@ from service.outbox import Policy, Worker
 from service.settings import Secret, Settings
 from tests.alert_receiver import Receiver, receiver
 from tests.factories import T0, command_event, order_event, package_event
+from tests.live_server import serve
 
 H = timedelta(hours=1)
 RULES = Thresholds(ship_by_lead=24 * H, stale=48 * H, hold=24 * H, customs=timedelta(days=3))
@@ -288,3 +291,16 @@ def test_the_rules_loop_evaluates_on_its_interval_and_dispatches(db: Database, s
     with db.read() as conn:
         keys = list(conn.execute(sa.select(OutboxJob.key).where(OutboxJob.kind == "alert_send")).scalars())
     assert len(keys) == 2  # the on-hold exception and held-too-long alerts, one sink
+
+
+def test_serve_with_its_worker_runs_the_rules_and_slack_hears(db: Database, slack: Receiver) -> None:
+    settings = Settings(
+        database_url=db.url, alert_webhook_urls=(Secret(slack.url("slack")),), alert_rules_seconds=0.1
+    )
+    _order_on_hold(db)  # held since T0: weeks ago by the wall clock
+    with serve(create_app(settings, db)):
+        deadline = time.monotonic() + 10
+        while not told(slack, "held_too_long") and time.monotonic() < deadline:
+            time.sleep(0.05)
+    assert len(told(slack, "held_too_long")) == 1
+    assert len(told(slack, "exception_state")) == 1

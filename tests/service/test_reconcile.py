@@ -188,6 +188,20 @@ def test_the_poll_learns_that_a_shop_is_an_outlet_and_lists_its_orders_under_the
     assert answer.json()["orders"][0]["main_shop_id"] == str(MART)
 
 
+def test_the_poll_fetches_a_paid_order_once_for_its_ship_by_deadline(world: World) -> None:
+    world.sandbox.create_order(SHOP, order_sn="2511000004DUE")
+    world.sandbox.move("2511000004DUE", status="READY_TO_SHIP", advance=5)
+    world.sandbox.pushes.drain_sync()
+    world.receiver.settle()
+    assert world.reconcile().fetched == 1, "the push has no deadline: the detail has"
+    with world.db.read() as conn:
+        ship_by = conn.execute(sa.select(Order.ship_by).where(Order.order_id == "2511000004DUE")).scalar_one()
+    assert ship_by is not None
+    assert int(ship_by.timestamp()) == world.sandbox.order("2511000004DUE").ship_by_date
+    world.sandbox.clock.advance(60)
+    assert world.reconcile().fetched == 0
+
+
 def test_windows_cover_the_span_in_pieces_of_at_most_fifteen_days() -> None:
     day = 86400
     assert windows(0, 40 * day) == [(0, 15 * day), (15 * day, 30 * day), (30 * day, 40 * day)]
