@@ -370,3 +370,60 @@ class ChangeCounter(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     value: Mapped[int] = mapped_column(sa.BigInteger)
 
+
+class CoupangProduct(Base):
+    """A Coupang product registered through orderwatch or followed by its sellerProductId,
+    and where it stands in Coupang's approval (the listing machine's state)."""
+
+    __tablename__ = "coupang_products"
+    __table_args__ = (
+        sa.UniqueConstraint("seller_product_id"),
+        sa.Index("ix_coupang_products_due", "next_poll_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seller_product_id: Mapped[str] = mapped_column(sa.String(32))
+    vendor_id: Mapped[str | None] = mapped_column(sa.String(32))
+    name: Mapped[str | None] = mapped_column(sa.String(200))
+    state: Mapped[str] = mapped_column(sa.String(32))
+    status_name: Mapped[str | None] = mapped_column(sa.String(32))
+    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
+    origin: Mapped[str] = mapped_column(sa.String(16))  # registered or tracked
+    body: Mapped[dict[str, Any] | None]  # as registered (the wire body)
+    next_poll_at: Mapped[datetime | None]  # None: final, no more polls
+    last_polled_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CoupangProductItem(Base):
+    """An item (option) of a Coupang product; ``vendor_item_id`` once Coupang approved it."""
+
+    __tablename__ = "coupang_product_items"
+    __table_args__ = (sa.UniqueConstraint("product_pk", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_pk: Mapped[int] = mapped_column(sa.ForeignKey("coupang_products.id", ondelete="CASCADE"))
+    position: Mapped[int]
+    seller_product_item_id: Mapped[str | None] = mapped_column(sa.String(32))
+    item_name: Mapped[str | None] = mapped_column(sa.String(300))
+    vendor_item_id: Mapped[str | None] = mapped_column(sa.String(32))
+
+
+class CoupangProductTransition(Base):
+    """One step of a Coupang product's way through approval."""
+
+    __tablename__ = "coupang_product_transitions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    product_pk: Mapped[int] = mapped_column(
+        sa.ForeignKey("coupang_products.id", ondelete="CASCADE"), index=True
+    )
+    from_state: Mapped[str] = mapped_column(sa.String(32))
+    to_state: Mapped[str] = mapped_column(sa.String(32))
+    trigger: Mapped[str] = mapped_column(sa.String(32))
+    status_name: Mapped[str | None] = mapped_column(sa.String(32))
+    at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(sa.String(16))
+    catch_up: Mapped[bool]

@@ -10,6 +10,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from handlers.coupang.ordersheets import OrderSheets
+from service import products
 from service.coupang_poll import CoupangPoller, coupang_client
 from service.db import Database
 from service.reconcile import ShopeeReconciler
@@ -49,6 +50,9 @@ async def running_pollers(settings: Settings, db: Database) -> AsyncIterator[lis
             )
             tasks.append(asyncio.create_task(poller.run_forever(settings.coupang_poll_seconds, stop)))
             log.info("coupang order poll every %.0f s", settings.coupang_poll_seconds)
+            # Product approval (service/products.py) rides on the same client.
+            tasks.append(asyncio.create_task(products.run_forever(settings, db, coupang, stop)))
+            log.info("coupang product approval poll every %.0f s", settings.coupang_product_poll_seconds)
         else:
             log.info("no Coupang vendor id and keys: the Coupang order poll is off")
         try:
