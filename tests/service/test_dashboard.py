@@ -1,0 +1,149 @@
+"""The dashboard's pages over real HTTP: who may see them, what they show, search and paging."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from service.app import create_app
+from service.auth import parse_tokens
+from service.db import Database
+from service.ingest import ingest
+from service.settings import Settings
+from tests.factories import order_event, package_event
+from tests.live_server import serve
+
+TOKENS = "desk:viewer-token-1:viewer,boss:operator-token-2:operator"
+VIEWER = {"Authorization": "Bearer viewer-token-1"}
+
+
+@pytest.fixture
+def base(db: Database, database_url: str) -> Iterator[str]:
+    settings = Settings(database_url=database_url, api_tokens=parse_tokens(TOKENS))
+    with serve(create_app(settings, db, worker=False)) as url:
+        yield url
+
+
+def _orders_shown(page: str) -> list[str]:
+    return re.findall(r'<tr data-order="([^"]+)">', page)
+
+
+def test_without_a_token_the_dashboard_asks_for_one(base: str) -> None:
+    for path in ("/", "/orders/shopee/X1", "/?token=wrong"):
+        answer = httpx.get(base + path)
+        assert answer.status_code == 401, path
+        assert answer.headers["content-type"].startswith("text/html")
+        assert 'name="token"' in answer.text
+    assert httpx.get(base + "/", headers={"Authorization": "Bearer wrong"}).status_code == 401
+
+
+def test_a_token_given_once_is_kept_in_a_strict_http_only_cookie(base: str) -> None:
+    with httpx.Client(base_url=base) as browser:
+        first = browser.get("/?token=viewer-token-1")
+        assert first.status_code == 200
+        cookie = first.headers["set-cookie"].lower()
+        assert cookie.startswith("orderwatch_token=viewer-token-1")
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        assert "viewer-token-1" not in first.text  # never written into the page
+        assert browser.get("/").status_code == 200  # the cookie alone lets it in
+        assert browser.get("/orders/shopee/none").status_code == 404
+
+
+def test_without_configured_tokens_loopback_may_look(db: Database, database_url: str) -> None:
+    with serve(create_app(Settings(database_url=database_url), db, worker=False)) as url:
+        assert httpx.get(url + "/").status_code == 200
+
+
+def test_the_page_counts_orders_and_packages_per_shop_and_lists_open_alerts(db: Database, base: str) -> None:
+    ingest(
+        db,
+        [
+            order_event("A1", "UNPAID", 1, shop_id="11"),
+            order_event("A2", "UNPAID", 2, shop_id="11"),
+            order_event("A3", "READY_TO_SHIP", 3, shop_id="22"),
+            package_event("A3", "P3", "LOGISTICS_PICKUP_DONE", 4, shop_id="22"),
+            order_event("A4", "IN_CANCEL", 5, shop_id="22"),
+        ],
+    )
+    page = httpx.get(base + "/", headers=VIEWER).text
+    orders = page[page.index('data-kind="Orders"') : page.index('data-kind="Packages"')]
+    assert re.search(r"<td>shopee</td><td>11</td>.*?>2</a></td>.*?<td class='n'>2</td></tr>", orders)
+    assert '<a href="/?platform=shopee&amp;shop=22&amp;state=on_hold">1</a>' in orders
+    packages = page[page.index('data-kind="Packages"') :]
+    assert re.search(r"<td>shopee</td><td>22</td>.*?<td class='n'>1</td></tr>", packages)
+    assert "Open alerts (1)" in page and "A4" in page
+    assert _orders_shown(page) == ["shopee/A4", "shopee/A3", "shopee/A2", "shopee/A1"]  # newest first
+
+
+def test_search_by_id_prefix_shop_and_state(db: Database, base: str) -> None:
+    ingest(
+        db,
+        [
+            order_event("240101AAA", "UNPAID", 1, shop_id="11"),
+            order_event("240101AAB", "READY_TO_SHIP", 2, shop_id="11"),
+            order_event("240102CCC", "UNPAID", 3, shop_id="22"),
+        ],
+    )
+
+    def shown(query: str) -> list[str]:
+        return _orders_shown(httpx.get(f"{base}/?{query}&partial=1", headers=VIEWER).text)
+
+    assert shown("q=240101") == ["shopee/240101AAB", "shopee/240101AAA"]
+    assert shown("q=240101AAA") == ["shopee/240101AAA"]
+    assert shown("shop=22") == ["shopee/240102CCC"]
+    assert shown("state=pending") == ["shopee/240102CCC", "shopee/240101AAA"]
+    assert shown("q=240101&state=approved") == ["shopee/240101AAB"]
+    assert shown("q=999") == []
+    assert shown("platform=coupang") == []
+    assert shown("state=bogus&cursor=garbage") == shown("")  # ignored, not an error
+
+
+def test_the_list_pages_by_keyset_without_repeating_or_skipping(db: Database, base: str) -> None:
+    ingest(db, [order_event(f"P{n:03d}", "UNPAID", n) for n in range(120)])
+    seen: list[str] = []
+    path = "/?partial=1"
+    for _ in range(5):
+        page = httpx.get(base + path, headers=VIEWER).text
+        seen += _orders_shown(page)
+        found = re.search(r'<a rel="next" href="([^"]+)"', page)
+        if not found:
+            break
+        path = found.group(1).replace("&amp;", "&") + "&partial=1"
+    assert seen == [f"shopee/P{n:03d}" for n in reversed(range(120))]
+
+
+def test_partial_answers_only_the_live_part(base: str) -> None:
+    whole = httpx.get(base + "/", headers=VIEWER).text
+    part = httpx.get(base + "/?partial=1", headers=VIEWER).text
+    assert whole.startswith("<!doctype html>") and 'id="live"' in whole and "<script>" in whole
+    assert "<html" not in part and "<script>" not in part and "Orders" in part
+
+
+def test_the_order_page_shows_packages_checkpoints_and_the_timeline(db: Database, base: str) -> None:
+    ingest(
+        db,
+        [
+            order_event("O1", "READY_TO_SHIP", 1),
+            package_event("O1", "PK1", "LOGISTICS_PICKUP_DONE", 9),
+        ],
+    )
+    answer = httpx.get(base + "/orders/shopee/O1", headers=VIEWER)
+    assert answer.status_code == 200
+    page = answer.text
+    assert 'id="order-state"><span class="state" data-state="shipped">' in page
+    assert "Package PK1" in page and 'data-state="picked_up"' in page
+    timeline = page[page.index('class="timeline"') :]
+    assert timeline.index("pending → processing") < timeline.index("ready_for_pickup → picked_up")
+    assert "(catch-up)" in timeline
+    assert httpx.get(base + "/orders/coupang/O1", headers=VIEWER).status_code == 404
+    assert httpx.get(base + "/orders/lazada/O1", headers=VIEWER).status_code == 404
+
+
+def test_what_the_marketplace_sent_is_escaped(db: Database, base: str) -> None:
+    ingest(db, [order_event("<script>alert(1)</script>", "UNPAID", 1, shop_id='"><b>x')])
+    page = httpx.get(base + "/", headers=VIEWER).text
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert '"><b>x' not in page
