@@ -191,39 +191,35 @@ async def _body(request: Request) -> Any:
         raise ApiError(400, "bad_body", "the body is not JSON") from None
 
 
-async def order_command(request: Request) -> Response:
+async def _command(request: Request, what: str) -> Response:
     caller = authorize(request, "operator")
-    platform, order_id = _platform(request), _id(request, "order_id")
-    command, reason = commands.parse_command(await _body(request), commands.ORDER_COMMANDS, ORDER_TRIGGERS)
+    platform, ident = _platform(request), _id(request, f"{what}_id")
+    allowed, triggers = (
+        (commands.PACKAGE_COMMANDS, PACKAGE_TRIGGERS)
+        if what == "package"
+        else (commands.ORDER_COMMANDS, ORDER_TRIGGERS)
+    )
+    command, reason = commands.parse_command(await _body(request), allowed, triggers)
     key = request.headers.get("idempotency-key")
     done = await anyio.to_thread.run_sync(
-        lambda: commands.order_command(
-            _db(request), platform, order_id, command, actor=caller.name, reason=reason, key=key
+        lambda: commands.command(
+            _db(request), what, platform, ident, command, actor=caller.name, reason=reason, key=key
         )
     )
     if done is None:
-        raise ApiError(404, "not_found", f"no {platform} order {order_id}")
+        raise ApiError(404, "not_found", f"no {platform} {what} {ident}")
     if done.outcome == "refused":
         raise commands.not_allowed(command, done)
-    return JSONResponse(await _read(request, views.get_order, platform, order_id))
+    show = views.get_package if what == "package" else views.get_order
+    return JSONResponse(await _read(request, show, platform, ident))
+
+
+async def order_command(request: Request) -> Response:
+    return await _command(request, "order")
 
 
 async def package_command(request: Request) -> Response:
-    caller = authorize(request, "operator")
-    platform, package_id = _platform(request), _id(request, "package_id")
-    body = await _body(request)
-    command, reason = commands.parse_command(body, commands.PACKAGE_COMMANDS, PACKAGE_TRIGGERS)
-    key = request.headers.get("idempotency-key")
-    done = await anyio.to_thread.run_sync(
-        lambda: commands.package_command(
-            _db(request), platform, package_id, command, actor=caller.name, reason=reason, key=key
-        )
-    )
-    if done is None:
-        raise ApiError(404, "not_found", f"no {platform} package {package_id}")
-    if done.outcome == "refused":
-        raise commands.not_allowed(command, done)
-    return JSONResponse(await _read(request, views.get_package, platform, package_id))
+    return await _command(request, "package")
 
 
 async def add_tracking(request: Request) -> Response:

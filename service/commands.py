@@ -91,14 +91,15 @@ def not_allowed(command: str, done: Done) -> ApiError:
     )
 
 
-def _allowed(kind: Kind, state: str, held_from: str | None, commands: tuple[str, ...]) -> list[str]:
-    return [t for t in kind.allowed(Subject(state, held_from)) if t in commands]
+def _allowed(kind: Kind, subject: Subject, commands: tuple[str, ...]) -> list[str]:
+    return [t for t in kind.allowed(subject) if t in commands]
 
 
-def order_command(
+def command(
     db: Database,
+    what: str,
     platform: str,
-    order_id: str,
+    ident: str,
     command: str,
     *,
     actor: str,
@@ -106,52 +107,31 @@ def order_command(
     key: str | None = None,
     now: datetime | None = None,
 ) -> Done | None:
-    """Fire an operator ``command`` on an order; None when there is no such order."""
+    """Fire an operator ``command`` on an order or a package (``what``) by its id; None
+    when there is no such order or package."""
     when = now or datetime.now(UTC)
+    package = what == "package"
+    kind, allowed_here = (PACKAGE, PACKAGE_COMMANDS) if package else (ORDER, ORDER_COMMANDS)
+
+    def find(conn: Connection) -> tuple[Any, Subject] | None:
+        if package:
+            return _package(conn, platform, ident)
+        row = _order(conn, platform, ident)
+        return None if row is None else (row, Subject(row.state, row.held_from))
 
     def work(conn: Connection) -> Done | None:
-        row = _order(conn, platform, order_id)
-        if row is None:
-            return None
-        if command not in ORDER_COMMANDS:
-            allowed = _allowed(ORDER, row.state, row.held_from, ORDER_COMMANDS)
-            return Done("refused", f"{command} is not an operator command", row.state, allowed)
-        event = _event(row, EventKind.ORDER_COMMAND, command, when, actor, reason, key, None)
-        [answer] = ingest_in(conn, [event], when)
-        after = _order(conn, platform, order_id)
-        allowed = _allowed(ORDER, after.state, after.held_from, ORDER_COMMANDS)
-        return Done(answer.outcome, answer.error, after.state, allowed)
-
-    return db.run_write(work)
-
-
-def package_command(
-    db: Database,
-    platform: str,
-    package_id: str,
-    command: str,
-    *,
-    actor: str,
-    reason: str | None,
-    key: str | None = None,
-    now: datetime | None = None,
-) -> Done | None:
-    """Fire an operator ``command`` on a package; None when there is no such package."""
-    when = now or datetime.now(UTC)
-
-    def work(conn: Connection) -> Done | None:
-        found = _package(conn, platform, package_id)
+        found = find(conn)
         if found is None:
             return None
-        row, package = found
-        if command not in PACKAGE_COMMANDS:
-            allowed = _allowed(PACKAGE, package.state, package.held_from, PACKAGE_COMMANDS)
-            return Done("refused", f"{command} is not an operator command", package.state, allowed)
-        event = _event(row, EventKind.PACKAGE_COMMAND, command, when, actor, reason, key, package_id)
+        row, before = found
+        if command not in allowed_here:
+            allowed = _allowed(kind, before, allowed_here)
+            return Done("refused", f"{command} is not an operator command", before.state, allowed)
+        event_kind = EventKind.PACKAGE_COMMAND if package else EventKind.ORDER_COMMAND
+        event = _event(row, event_kind, command, when, actor, reason, key, ident if package else None)
         [answer] = ingest_in(conn, [event], when)
-        _, after = _package(conn, platform, package_id) or found
-        allowed = _allowed(PACKAGE, after.state, after.held_from, PACKAGE_COMMANDS)
-        return Done(answer.outcome, answer.error, after.state, allowed)
+        _, after = find(conn) or found
+        return Done(answer.outcome, answer.error, after.state, _allowed(kind, after, allowed_here))
 
     return db.run_write(work)
 
