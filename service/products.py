@@ -124,6 +124,27 @@ def track(db: Database, seller_product_id: str, settings: Settings) -> bool:
     return db.run_write(work)
 
 
+def apply_reported(db: Database, status: api.ProductStatus, settings: Settings) -> bool:
+    """Apply a product status reported by an external poller (``POST /webhooks/coupang`` with
+    a product in the shape of the product query), following the product if it is new; True
+    if its state moved. Durable when it returns. No reason is read for a rejection: the
+    report's sender has the status history."""
+    now = _now()
+
+    def work(conn: Connection) -> bool:
+        found = conn.execute(
+            sa.select(PRODUCTS.c.id).where(PRODUCTS.c.seller_product_id == status.seller_product_id)
+        ).first()
+        pk = (
+            found.id
+            if found is not None
+            else _insert(conn, status.seller_product_id, "tracked", now, settings)
+        )
+        return apply(conn, pk, status, None, settings.coupang_product_poll_seconds, source="push")
+
+    return db.run_write(work)
+
+
 def _insert(conn: Connection, seller_product_id: str, origin: str, now: datetime, settings: Settings,
             name: str | None = None) -> int:  # fmt: skip
     row = conn.execute(
@@ -212,7 +233,8 @@ def _later(db: Database, pk: int, exc: MarketplaceError, seconds: float) -> None
     )
 
 
-def apply(conn: Connection, pk: int, status: api.ProductStatus, reason: str | None, interval: float) -> bool:
+def apply(conn: Connection, pk: int, status: api.ProductStatus, reason: str | None, interval: float,
+          source: str = "poll") -> bool:  # fmt: skip
     """Apply one read of a product (locked for the transaction); True if its state moved."""
     query = sa.select(PRODUCTS).where(PRODUCTS.c.id == pk)
     row = conn.execute(query.with_for_update() if conn.dialect.name == "postgresql" else query).one()
@@ -235,7 +257,7 @@ def apply(conn: Connection, pk: int, status: api.ProductStatus, reason: str | No
                 trigger=step.trigger,
                 status_name=None if step.catch_up else status.status_name,
                 at=now,
-                source="poll",
+                source=source,
                 catch_up=step.catch_up,
             )  # fmt: skip
         )

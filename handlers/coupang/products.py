@@ -90,13 +90,24 @@ async def get_product(client: CoupangClient, seller_product_id: str) -> ProductS
         if any(marker in exc.message for marker in NOT_READY_MARKERS):
             raise ProductNotReady(PLATFORM, exc.message, exc.code, exc.request_id, exc.status) from exc
         raise
-    data = answer.get("data")
+    try:
+        return parse_product(answer.get("data"), seller_product_id)
+    except ValueError as exc:
+        raise MarketplaceUnavailable(PLATFORM, f"GET {path}: {exc}") from exc
+
+
+def parse_product(data: object, seller_product_id: str | None = None) -> ProductStatus:
+    """A product in the shape of the product query's ``data`` (also what an external poller
+    reports to ``POST /webhooks/coupang``); ValueError when it is not one."""
     if not isinstance(data, Mapping) or not isinstance(data.get("statusName"), str):
-        raise MarketplaceUnavailable(PLATFORM, f"GET {path}: the answer has no product with a statusName")
+        raise ValueError("the answer has no product with a statusName")
+    found = _text(data.get("sellerProductId")) or seller_product_id
+    if found is None or not is_product_id(found):
+        raise ValueError(f"the product has no sellerProductId, or not a number: {found!r}")
     listed = data.get("items")
     items: list[Any] = listed if isinstance(listed, list) else []
     return ProductStatus(
-        seller_product_id=_text(data.get("sellerProductId")) or seller_product_id,
+        seller_product_id=found,
         status_name=data["statusName"].strip(),
         name=_text(data.get("sellerProductName")),
         vendor_id=_text(data.get("vendorId")),

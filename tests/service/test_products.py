@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from handlers.coupang.client import CoupangClient
+from handlers.coupang.products import parse_product
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
 from handlers.coupang.sandbox_products import ProductSandbox, attach, product_routes
 from service import product_views, products
@@ -252,6 +253,28 @@ def test_failing_reads_keep_the_state_and_are_tried_again(world: World) -> None:
     found = world.product(product_id)
     assert (found["state"], found["last_error"]) == ("rejected", None)
     assert found["rejection_reason"] == "승인반려"  # the sandbox's comment when no reason is given
+
+
+def test_a_product_reported_by_an_external_poller_is_followed_and_applied(world: World) -> None:
+    reported = {
+        "sellerProductId": 427500001,
+        "statusName": "승인반려",
+        "sellerProductName": "외부 폴러가 알려준 상품 이름입니다",
+        "items": [{"sellerProductItemId": 1, "itemName": "기본", "vendorItemId": None}],
+    }
+
+    moved = products.apply_reported(world.db, parse_product(reported), world.settings)
+    again = products.apply_reported(world.db, parse_product(reported), world.settings)
+
+    assert (moved, again) == (True, False)
+    found = world.product("427500001")
+    assert (found["state"], found["origin"]) == ("rejected", "tracked")
+    assert {h["source"] for h in found["history"]} == {"push"}
+    assert [a["kind"] for a in world.api.get("/v1/alerts", params={"state": "open"}).json()["alerts"]] == [
+        "product_rejected"
+    ]
+    with pytest.raises(ValueError):
+        parse_product({"statusName": "승인완료"})
 
 
 def test_viewers_may_list_but_not_register_and_unknown_products_are_404(world: World) -> None:
