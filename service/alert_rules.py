@@ -152,6 +152,12 @@ def evaluate_in(conn: Connection, thresholds: Thresholds, now: datetime) -> Eval
     return Evaluation(len(firing), len(fresh), len(ended))
 
 
+def _firing(kind: str, row: Any, package_id: str | None, began: datetime, message: str) -> Firing:
+    """A rule's condition, keyed ``kind:platform:order:package:<when it began>``."""
+    key = f"{kind}:{row.platform}:{row.order_id}:{package_id or ''}:{rfc3339(began)}"
+    return Firing(key, kind, row.platform, row.order_id, package_id, message)
+
+
 def _ship_by(conn: Connection, t: Thresholds, now: datetime) -> Iterator[Firing]:
     query = sa.select(ORDERS.c.platform, ORDERS.c.order_id, ORDERS.c.state, ORDERS.c.ship_by).where(
         ORDERS.c.state.in_(UNSHIPPED), ORDERS.c.ship_by <= now + t.ship_by_lead
@@ -166,12 +172,11 @@ def _ship_by(conn: Connection, t: Thresholds, now: datetime) -> Iterator[Firing]
             else f"must ship by {when} (in {hours:.1f} h)"
         )
         kind = "ship_by_passed" if passed else "ship_by_near"
-        yield Firing(
-            f"{kind}:{row.platform}:{row.order_id}:{when}",
+        yield _firing(
             kind,
-            row.platform,
-            row.order_id,
+            row,
             None,
+            row.ship_by,
             f"{row.platform} order {row.order_id} {what} and is still {row.state}",
         )
 
@@ -200,15 +205,8 @@ def _held(conn: Connection, t: Thresholds, now: datetime) -> Iterator[Firing]:
             continue
         what = f"package {row.package_id}" if row.package_id else "order"
         hours = (now - began).total_seconds() / 3600
-        yield Firing(
-            f"held_too_long:{row.platform}:{row.order_id}:{row.package_id or ''}:{rfc3339(began)}",
-            "held_too_long",
-            row.platform,
-            row.order_id,
-            row.package_id,
-            f"{row.platform} order {row.order_id}: {what} has been on hold for {hours:.1f} h "
-            f"(since {rfc3339(began)})",
-        )
+        message = f"{row.platform} order {row.order_id}: {what} has been on hold for {hours:.1f} h"
+        yield _firing("held_too_long", row, row.package_id, began, f"{message} (since {rfc3339(began)})")
 
 
 def _parcels(conn: Connection, t: Thresholds, now: datetime) -> Iterator[Firing]:
@@ -245,26 +243,14 @@ def _parcels(conn: Connection, t: Thresholds, now: datetime) -> Iterator[Firing]
         if customs is not None:
             if now - customs >= t.customs:
                 days = (now - customs).total_seconds() / 86400
-                yield Firing(
-                    f"customs_hold:{row.platform}:{row.package_id}:{rfc3339(customs)}",
-                    "customs_hold",
-                    row.platform,
-                    row.order_id,
-                    row.package_id,
-                    f"{head} has been held by customs for {days:.1f} days (since {rfc3339(customs)})",
-                )
+                message = f"{head} has been held by customs for {days:.1f} days (since {rfc3339(customs)})"
+                yield _firing("customs_hold", row, row.package_id, customs, message)
             continue
         if pk in stale:
             news = max(row.last or row.updated_at, row.updated_at)
             hours = (now - news).total_seconds() / 3600
-            yield Firing(
-                f"no_checkpoint:{row.platform}:{row.package_id}:{rfc3339(news)}",
-                "no_checkpoint",
-                row.platform,
-                row.order_id,
-                row.package_id,
-                f"{head} has had no new checkpoint for {hours:.1f} h (last news {rfc3339(news)})",
-            )
+            message = f"{head} has had no new checkpoint for {hours:.1f} h (last news {rfc3339(news)})"
+            yield _firing("no_checkpoint", row, row.package_id, news, message)
 
 
 def customs_hold_since(points: Sequence[tuple[datetime, str]]) -> datetime | None:
