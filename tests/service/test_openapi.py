@@ -68,10 +68,16 @@ def test_the_live_app_answers_as_its_openapi_document_says(case: schemathesis.Ca
     )
 
 
-def test_every_route_is_in_the_document() -> None:
-    documented = set(document()["paths"])
-    served = {route.path for route in ROUTES if getattr(route, "path", None)}
-    assert served - documented == set()
+def test_every_route_and_method_is_in_the_document() -> None:
+    paths = document()["paths"]
+    documented = {(path, method.upper()) for path, operations in paths.items() for method in operations}
+    served = {
+        (route.path, method)
+        for route in ROUTES
+        for method in getattr(route, "methods", None) or ()
+        if method != "HEAD"
+    }
+    assert served and served - documented == set()
 
 
 def test_the_document_is_served_as_openapi_3_1(live: Live) -> None:
