@@ -4,8 +4,8 @@ Job kinds: ``arrange_shipment`` and ``start_tracking`` (Shopee: handlers/shopee/
 when the Shopee app is configured), ``alert`` (hands new alerts to the sinks at once:
 service/alert_rules.py), ``alert_send`` (one alert to one webhook sink:
 handlers/alerts/delivery.py), ``noop``
-(does nothing: benchmarks and tests of the worker itself). ``acknowledge`` (Coupang) has
-no handler yet: such jobs wait, visible, for a process that has one.
+(does nothing: benchmarks and tests of the worker itself), ``acknowledge`` and
+``upload_invoice`` (Coupang: handlers/coupang/actions.py, when Coupang is configured).
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from typing import Any
 import httpx
 
 from handlers.alerts import delivery as alert_delivery
+from handlers.coupang.ordersheets import OrderSheets
 from service import alert_rules
+from service.coupang_poll import coupang_client
 from service.db import Database
 from service.outbox import Again, Context, Handler, Job, Policy, Worker
 from service.settings import Settings
@@ -47,6 +49,10 @@ def handlers(settings: Settings) -> dict[str, Handler]:
         from handlers.shopee import actions as shopee
 
         found.update(shopee.HANDLERS)
+    if settings.coupang_vendor_id and settings.coupang_access_key and settings.coupang_secret_key:
+        from handlers.coupang import actions as coupang
+
+        found.update(coupang.HANDLERS)
     return found
 
 
@@ -67,6 +73,10 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
             )
             stack.push_async_callback(client.aclose)
             found["shopee"] = client
+        coupang = coupang_client(settings)
+        if coupang is not None:
+            stack.push_async_callback(coupang.aclose)
+            found["coupang_sheets"] = OrderSheets(coupang)
         yield found
 
 

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     policy.add_argument("shop", help="the shop id")
     policy.add_argument("state", choices=("approved", "ready_to_ship"), help="approved: no warehouse steps")
     policy.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
+    acknowledging = shop_sub.add_parser(
+        "acknowledge", help="whether orderwatch acknowledges the Coupang VENDOR's new order sheets"
+    )
+    acknowledging.add_argument("vendor", help="the Coupang vendor id, e.g. A00012345")
+    acknowledging.add_argument("mode", choices=("auto", "manual"), help="manual: the seller does it in Wing")
     authorize = shop_sub.add_parser(
         "authorize",
         help="store SHOP's API tokens, read from standard input: access token, then refresh token",
@@ -252,6 +257,12 @@ def _shops(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.shops_command == "authorize":
             return _authorize(db, args)
+        if args.shops_command == "acknowledge":
+            from service.coupang_shops import set_acknowledge
+
+            set_acknowledge(db, args.vendor, args.mode)
+            print(f"coupang vendor {args.vendor}: new order sheets are acknowledged {args.mode}")
+            return 0
         if args.shops_command == "arrange-at":
             if not args.shop.isdigit():
                 raise ConfigurationError(f"shop ids are numbers, not {args.shop!r}")

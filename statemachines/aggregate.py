@@ -43,6 +43,7 @@ class Change(NamedTuple):
 ORDER_LEFT_SELLER = frozenset({"shipped", "delivered", "returning", "returned"})
 PACKAGE_AT_SELLER = frozenset({"created", "processing", "ready_for_pickup"})
 _PICKED_UP = maps.Target("picked_up")
+_NOT_DISPATCHED = frozenset({None, "ACCEPT", "INSTRUCT"})  # Coupang box statuses before the invoice
 
 
 @dataclass(frozen=True)
@@ -302,13 +303,18 @@ class OrderAggregate:
         """The actions this fold's changes call for, still relevant at its end."""
         found: dict[str, Action] = {}
         prefix = f"{self.platform}:{self.order_id}"
+        coupang = self.platform == "coupang"  # no booking: the seller uploads an invoice
         for change in self.changes:
             if change.package_id is None:
                 if change.to_state != self.state or change.catch_up:
                     continue
-                if change.to_state == "ready_to_ship" and change.source in ("command", "action"):
+                if (
+                    change.to_state == "ready_to_ship"
+                    and change.source in ("command", "action")
+                    and not coupang
+                ):
                     kind = "arrange_shipment"
-                elif change.to_state == "approved" and self.arrange_at == "approved":
+                elif change.to_state == "approved" and self.arrange_at == "approved" and not coupang:
                     kind = "arrange_shipment"  # a seller without warehouse steps
                 elif (
                     change.to_state == "processing"
@@ -336,6 +342,9 @@ class OrderAggregate:
                 found[key] = Action(
                     "alert", key, change.package_id, change.to_state, change.event_id, change.trigger
                 )
+        if coupang and self.changes and self.state == "ready_to_ship":
+            for action in self._invoices(prefix):
+                found[action.key] = action
         for package_id, state, event_id, why in self.alerts:
             current = self.packages[package_id].subject.state if package_id else self.state
             if current != state:
@@ -343,6 +352,22 @@ class OrderAggregate:
             key = f"alert:{prefix}:{package_id or ''}:{state}:{event_id}"
             found[key] = Action("alert", key, package_id, state, event_id, why)  # the status says more
         return list(found.values())
+
+    def _invoices(self, prefix: str) -> list[Action]:
+        """Coupang: one invoice upload per box that has a tracking number and no invoice at
+        Coupang yet, once the order is ready to ship (whichever came first); the key holds
+        the number, so a box is uploaded once per number."""
+        found = []
+        for package in self.packages.values():
+            number = package.tracking_number
+            if not number or package.provisional or package.platform_status not in _NOT_DISPATCHED:
+                continue
+            if package.subject.state not in PACKAGE_AT_SELLER:
+                continue
+            key = f"upload_invoice:{prefix}:{package.package_id}:{number}"
+            event_id = next((c.event_id for c in reversed(self.changes) if c.event_id is not None), None)
+            found.append(Action("upload_invoice", key, package.package_id, package.subject.state, event_id))
+        return found
 
 
 def _order_state(platform: str, status: str | None) -> str:

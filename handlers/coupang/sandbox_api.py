@@ -90,6 +90,8 @@ def endpoint(handler: Handler, *, action: bool = False) -> Callable[[Request], A
         except CoupangApiError as exc:
             return _error(exc.status, exc.message)
         lost = sandbox.loses_answer() if action else None
+        if lost:
+            sandbox.calls[f"{name}_lost"] += 1
         if lost == "hang":
             await anyio.sleep(sandbox.faults.api.hang_seconds)
         if lost:

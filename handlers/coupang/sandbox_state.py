@@ -195,7 +195,8 @@ class CoupangSandbox:
             made = []
             for _ in range(boxes):
                 self._next_box += 1 + self._ids.randrange(1000)
-                box = Box(self._next_box, order_id, "ACCEPT", when, when + 30)
+                paid = min(when + 30, max(when, self.clock.now()))  # paid within 30 s, never ahead
+                box = Box(self._next_box, order_id, "ACCEPT", when, paid)
                 box.items = [
                     Item(
                         3000000000 + self._ids.randrange(10**9),
