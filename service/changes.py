@@ -101,10 +101,13 @@ def publish_transitions(conn: Connection, writes: Writes, now: datetime) -> None
         platform, order_id = heads[order_pk]
         now_in = _states(aggregates.get(order_pk))
         new = [*(change for _, change in renamed.get(order_pk, [])), *written.get(order_pk, [])]
+        if order_pk not in gone:  # the common case: history only grew
+            rows.extend(_transition(platform, order_id, change, False, now_in, now) for change in new)
+            continue
         # Rows a refold wrote again were published when first written: match them out.
-        again = Counter(gone.get(order_pk, [])) & Counter(new)
+        again = Counter(gone[order_pk]) & Counter(new)
         left = again.copy()
-        for change in gone.get(order_pk, []):
+        for change in gone[order_pk]:
             if left[change] > 0:
                 left[change] -= 1
             else:
