@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from service import (
     changes,
     commands,
+    coupang_webhook,
     dashboard,
     documents,
     metrics,
@@ -267,6 +268,7 @@ async def readyz(request: Request) -> Response:
 
 ROUTES = [
     Route(webhooks.PUSH_PATH, webhooks.shopee_push, methods=["POST"]),  # App serves it first
+    Route(coupang_webhook.PATH, coupang_webhook.coupang_report, methods=["POST"]),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/v1/orders", list_orders),
