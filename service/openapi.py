@@ -74,6 +74,19 @@ PATHS: dict[str, Json] = {
             },
         }
     },
+    "/webhooks/coupang": {
+        "post": {
+            "summary": (
+                "Coupang order sheets (a list or single-sheet answer, or a bare sheet) or a product, "
+                "in Coupang's own shapes, from a seller's own poller; signed with ORDERWATCH_INGEST_SECRET"
+            ),
+            **_SIGNED_PUSH,
+            "responses": {
+                "200": {"description": "Stored and ingested durably (or already stored); empty body"},
+                **errors(400, 401, 413, 503),
+            },
+        }
+    },
     "/healthz": {
         "get": {
             "summary": "The process is alive",
