@@ -6,7 +6,9 @@ windows of at most 15 days, page by page; fetch the details of those whose statu
 from ours; ingest them as ``poll`` events (a fact already pushed has the same dedupe key
 and changes nothing). The shop's cursor, persisted in ``poll_cursors``, moves only after
 every ingest of the poll has committed, so a crash at any point re-polls, never skips.
-The poll also learns each shop's Instant Mart relation once per process.
+The poll also learns each shop's Instant Mart relation once per process, and first of
+all recovers the pushes Shopee could not deliver from its lost-push list
+(service/lost_pushes.py).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, cast
@@ -30,6 +32,7 @@ from handlers.shopee.push import PLATFORM
 from service import shops
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest
+from service.lost_pushes import LostReport, recover_lost_pushes
 from service.models import Order, PollCursor, Shop
 
 log = logging.getLogger("orderwatch.reconcile")
@@ -61,6 +64,15 @@ class ShopeeOrders(Protocol):
         self, shop_id: str, access_token: str, order_sns: Sequence[str]
     ) -> Sequence[DetailLike]: ...
 
+    async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+
 
 @dataclass
 class Report:
@@ -72,6 +84,7 @@ class Report:
     events: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     failed_shops: list[str] = field(default_factory=list)
+    lost: LostReport | None = None  # the lost pushes recovered first (None: not asked)
 
 
 @dataclass(frozen=True)
@@ -184,18 +197,25 @@ class ShopeeReconciler:
         overlap: float = 600.0,
         first_lookback: float = 3 * 24 * 3600.0,
         clock: Callable[[], float] = time.time,
+        lost_pushes: bool = True,
     ) -> None:
         self.db = db
         self.client = client
         self.overlap = int(overlap)
         self.first_lookback = int(first_lookback)
         self.clock = clock
+        self.lost_pushes = lost_pushes  # ask Shopee's lost-push list first, every round
         self._relations_learned: set[str] = set()
         self.last_success: float | None = None
 
     async def run_once(self) -> Report:
         """Poll every authorized shop once; a shop that fails is reported, the others go on."""
         report = Report()
+        if self.lost_pushes:
+            try:
+                report.lost = await recover_lost_pushes(self.db, self.client)
+            except (MarketplaceError, StorageUnavailable) as exc:
+                log.warning("shopee lost pushes not recovered this round: %s", exc)
         for shop in await anyio.to_thread.run_sync(authorized_shops, self.db):
             report.shops += 1
             try:

@@ -344,6 +344,8 @@ def _envelope(
             raise MarketplaceUnavailable(PLATFORM, f"{name}: an empty file", status=status)
         return None  # the file itself (a PDF, or HTML/ZIP for some channels)
     code = str((doc or {}).get("error") or "")
+    if code == "-":  # some pages document "-" for no error (the lost-push calls among them)
+        code = ""
     said = str((doc or {}).get("message") or (doc or {}).get("msg") or "")
     request_id = str((doc or {}).get("request_id") or "") or None
     base = code.rsplit(".", 1)[-1]

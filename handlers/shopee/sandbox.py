@@ -2,7 +2,7 @@
 
 ``create_sandbox`` answers a Starlette app that serves the Open API v2 calls orderwatch
 makes (``get_order_list``, ``get_order_detail``, ``get_shop_info`` for the Instant Mart
-relation, the access-token refresh, and the logistics calls: arrange shipment, tracking
+relation, the access-token refresh, the lost pushes, and the logistics calls: arrange shipment, tracking
 numbers, airway bills, tracking) in Shopee's shapes and with Shopee's checks, and sends
 signed pushes (codes 3 and 4) to a push URL as orders change, with configurable faults.
 A carrier moves arranged parcels to delivery, on command or on its own (auto and demo
@@ -17,6 +17,7 @@ in-process, or over HTTP through the ``/sandbox`` control endpoints
   bills, logistics faults, idempotency keys, bookings;
 - :mod:`handlers.shopee.sandbox_carrier`: checkpoints, the way to delivery, auto and demo modes;
 - :mod:`handlers.shopee.sandbox_logistics`: the logistics endpoints;
+- :mod:`handlers.shopee.sandbox_lost`: the lost-push endpoints (dropped and undeliverable pushes);
 - :mod:`handlers.shopee.sandbox_control`: the control endpoints.
 """
 
@@ -33,6 +34,7 @@ from handlers.shopee.sandbox_api import api_routes
 from handlers.shopee.sandbox_carrier import Carrier, CarrierSettings
 from handlers.shopee.sandbox_control import control_routes
 from handlers.shopee.sandbox_logistics import logistics_routes
+from handlers.shopee.sandbox_lost import lost_push_routes
 from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
 from handlers.shopee.sandbox_shipping import LogisticsFaults, LogisticsSettings, SandboxLogistics
 from handlers.shopee.sandbox_state import (
@@ -87,7 +89,8 @@ def create_sandbox(
             await anyio.to_thread.run_sync(sandbox.stop_demo)
             await anyio.to_thread.run_sync(sandbox.pushes.close)
 
-    routes = [*logistics_routes(), *api_routes(), *control_routes()]  # api_routes ends in a catch-all
+    # api_routes ends in a catch-all: the others go first.
+    routes = [*logistics_routes(), *lost_push_routes(), *api_routes(), *control_routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app

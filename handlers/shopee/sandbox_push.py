@@ -6,6 +6,10 @@ sent right after the next push) or delayed (sent ``delay_seconds`` later, behind
 comes meanwhile). A push answered with a non-2xx status or a connection error is tried
 again after ``backoff * 2**n`` seconds, up to ``attempts`` tries in all, as Shopee retries.
 
+A push dropped, or given up after its last try, is *lost*: kept, as Shopee keeps it for
+``v2.push.get_lost_push_message``, until confirmed consumed (:meth:`PushEngine.lost_page`,
+:meth:`PushEngine.confirm_lost`).
+
 Delivery runs on its own thread and event loop with one ``httpx.AsyncClient``, so the
 sandbox may be driven from tests' threads and from the HTTP handlers alike; ``drain``
 waits, from any thread or loop, until every push is delivered or given up.
@@ -21,6 +25,7 @@ from dataclasses import dataclass, fields
 
 import anyio
 import httpx
+import orjson
 
 from handlers.shopee.signing import push_signature
 
@@ -101,6 +106,8 @@ class PushEngine:
         self._closed = False
         self._client: httpx.AsyncClient | None = None
         self._worker: asyncio.Task[None] | None = None
+        self._lost: list[tuple[int, bytes]] = []  # (message id, body), oldest first
+        self._lost_ids = 0
 
     def configure(
         self,
@@ -135,6 +142,7 @@ class PushEngine:
             fault = self._pick_fault()
             if fault == "drop":
                 count["dropped"] += 1
+                self._lose(body)
                 return
             if fault == "reorder":
                 count["reordered"] += 1
@@ -193,6 +201,26 @@ class PushEngine:
         asyncio.run_coroutine_threadsafe(self._shutdown(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
+
+    def lost_page(self, since: int = 0, limit: int = 100) -> tuple[list[tuple[int, bytes]], bool]:
+        """The oldest ``limit`` lost pushes not confirmed yet and pushed at ``since`` or
+        later (their ``timestamp``), as (message id, body), and whether more wait."""
+        with self._mutex:
+            lost = [(i, body) for i, body in self._lost if orjson.loads(body).get("timestamp", 0) >= since]
+        return lost[:limit], len(lost) > limit
+
+    def confirm_lost(self, last_message_id: int) -> int:
+        """Forget the lost pushes up to ``last_message_id``; how many."""
+        with self._mutex:
+            kept = [(i, body) for i, body in self._lost if i > last_message_id]
+            gone = len(self._lost) - len(kept)
+            self._lost = kept
+            return gone
+
+    def _lose(self, body: bytes) -> None:
+        # Called with the mutex held.
+        self._lost_ids += 1
+        self._lost.append((self._lost_ids, body))
 
     def _pick_fault(self) -> str | None:
         draw, edge = self._rng.random(), 0.0
@@ -266,6 +294,7 @@ class PushEngine:
                     continue
                 else:
                     self._counts["failed"] += 1
+                    self._lose(delivery.body)
                 self._counts["pending"] -= 1
 
     async def _post(self, body: bytes) -> bool:

@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 from starlette.applications import Starlette
 
+from handlers.errors import MarketplaceUnavailable
 from handlers.shopee.client import ShopeeClient
+from handlers.shopee.lost_pushes import CONFIRM_PATH
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
 from service.app import create_app
 from service.db import Database
+from service.lost_pushes import LostReport
 from service.models import Order, Transition
 from service.reconcile import (
     Report,
@@ -50,10 +54,14 @@ class World:
     api_base: str
     db: Database
 
-    def reconcile(self, **options: Any) -> Report:
+    def reconcile(self, client_class: type[ShopeeClient] = ShopeeClient, **options: Any) -> Report:
+        """One reconciliation round; by default without the lost-push list, so that only
+        the order list tells what the pushes missed (tests of it say lost_pushes=True)."""
+        options.setdefault("lost_pushes", False)
+
         async def once() -> Report:
             clock = self.sandbox.clock.now
-            async with ShopeeClient(self.api_base, PARTNER, KEY, clock=clock, backoff=0.01) as client:
+            async with client_class(self.api_base, PARTNER, KEY, clock=clock, backoff=0.01) as client:
                 reconciler = ShopeeReconciler(self.db, client, clock=clock, **options)
                 return await reconciler.run_once()
 
@@ -233,3 +241,84 @@ def test_serve_runs_the_poll_on_its_schedule_and_catches_a_push_that_never_came(
             time.sleep(0.05)
         history = client.get("/v1/orders/shopee/2511000004SRV").json()["history"]
         assert {step["source"] for step in history} == {"poll"}
+
+
+class LosesConfirmAnswers(ShopeeClient):
+    """A client whose confirmations of lost pushes fail once (Shopee did or did not act)."""
+
+    failed = 0
+
+    async def call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        if path == CONFIRM_PATH and LosesConfirmAnswers.failed == 0:
+            LosesConfirmAnswers.failed += 1
+            raise MarketplaceUnavailable("shopee", "confirm_consumed_lost_push_message: no answer")
+        return await super().call(method, path, **kwargs)
+
+
+def test_lost_pushes_are_stored_applied_and_confirmed_without_listing_orders(world: World) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.create_order(SHOP, order_sn="2511000010LST")
+    world.sandbox.move("2511000010LST", status="READY_TO_SHIP", advance=5)
+    assert world.sandbox.pushes.drain_sync().dropped == 2
+    assert "2511000010LST" not in world.ours()
+
+    report = world.reconcile(lost_pushes=True)
+
+    assert report.lost is not None
+    assert (report.lost.fetched, report.lost.stored, report.lost.malformed) == (2, 2, 0)
+    world.receiver.settle()
+    assert world.ours()["2511000010LST"] == ("approved", "READY_TO_SHIP")
+    assert world.sandbox.pushes.lost_page()[0] == [], "confirmed, so Shopee forgets them"
+    assert world.reconcile(lost_pushes=True).lost == LostReport(pages=1)
+
+
+def test_a_lost_push_stored_but_not_confirmed_is_fetched_again_and_changes_nothing(world: World) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.create_order(SHOP, order_sn="2511000011LST")
+    world.sandbox.pushes.drain_sync()
+    LosesConfirmAnswers.failed = 0
+    first = world.reconcile(LosesConfirmAnswers, lost_pushes=True)
+    assert first.lost is None, "the round went on without them"
+    world.receiver.settle()
+    before = world.receiver.counts()
+    assert before["pushes"] == 1
+    second = world.reconcile(LosesConfirmAnswers, lost_pushes=True)
+    assert second.lost is not None and (second.lost.fetched, second.lost.duplicates) == (1, 1)
+    world.receiver.settle()
+    assert world.receiver.counts() == before, "nothing stored, journaled or entered again"
+    assert world.ours()["2511000011LST"] == ("pending", "UNPAID")
+    assert world.sandbox.pushes.lost_page()[0] == []
+
+
+def test_an_unusable_lost_push_is_counted_skipped_and_confirmed(world: World) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    now = world.sandbox.clock.now()
+    world.sandbox.pushes.submit(
+        orjson.dumps({"data": {"status": "UNPAID"}, "shop_id": SHOP, "code": 3, "timestamp": now})
+    )
+    world.sandbox.pushes.submit(
+        orjson.dumps({"data": {"x": 1}, "shop_id": SHOP, "code": 12, "timestamp": now})
+    )
+    report = world.reconcile(lost_pushes=True)
+    assert report.lost is not None
+    assert (report.lost.fetched, report.lost.stored, report.lost.malformed) == (2, 1, 1)
+    assert world.sandbox.pushes.lost_page()[0] == []
+
+
+def test_pushes_lost_more_than_three_days_ago_are_no_longer_offered(world: World) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.create_order(SHOP, order_sn="2511000012OLD")
+    world.sandbox.clock.advance(3 * 24 * 3600 + 1)
+    report = world.reconcile(lost_pushes=True)
+    assert report.lost == LostReport(pages=1)
+
+
+def test_a_push_the_receiver_never_accepted_joins_the_lost_list(world: World) -> None:
+    world.sandbox.pushes.url = world.receiver.url.replace("/webhooks/shopee", "/nowhere")
+    world.sandbox.pushes.configure(attempts=2)
+    world.sandbox.create_order(SHOP, order_sn="2511000013GVN")
+    stats = world.sandbox.pushes.drain_sync()
+    assert (stats.failed, stats.retried) == (1, 1)
+    lost, more = world.sandbox.pushes.lost_page()
+    assert len(lost) == 1 and not more
+    assert orjson.loads(lost[0][1])["data"]["ordersn"] == "2511000013GVN"
