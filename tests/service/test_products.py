@@ -341,3 +341,15 @@ def test_the_command_line_registers_tracks_and_lists(
     assert world.sandbox.calls["create_product"] == 1
     assert registered.startswith("registered coupang product 427011919")
     assert "427011919\tdraft" in listed and "427999999\tdraft" in listed
+
+
+def test_the_product_poll_interval_comes_from_the_environment() -> None:
+    from service.settings import ConfigurationError
+
+    assert Settings.from_environ({}).coupang_product_poll_seconds == 300.0
+    assert (
+        Settings.from_environ({"ORDERWATCH_COUPANG_PRODUCT_POLL_SECONDS": "60"}).coupang_product_poll_seconds
+        == 60
+    )
+    with pytest.raises(ConfigurationError, match="ORDERWATCH_COUPANG_PRODUCT_POLL_SECONDS"):
+        Settings.from_environ({"ORDERWATCH_COUPANG_PRODUCT_POLL_SECONDS": "0"})
