@@ -83,6 +83,9 @@ class Order(Base):
         sa.Index("ix_orders_main_shop", "platform", "main_shop_id"),
         sa.Index("ix_orders_updated", "updated_at", "id"),
         sa.Index("ix_orders_ship_by", "state", "ship_by"),  # the ship-by rule: unshipped states
+        # GET /v1/orders?shop_id= matches either column, whatever the platform (migration 0011).
+        sa.Index("ix_orders_shop_id", "shop_id", "id"),
+        sa.Index("ix_orders_main_shop_id", "main_shop_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
