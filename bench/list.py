@@ -1,0 +1,480 @@
+"""``GET /v1/orders?state=…`` at 100,000 orders: p50/p99 over real HTTP, next to baselines.
+
+    .venv/bin/python bench/list.py [--orders 100000] [--requests 500] [--quick]
+                                   [--backend sqlite|postgres|all] [--pg-url URL] [--explain]
+
+In one run, per backend (a fresh SQLite file; a fresh PostgreSQL database, dropped after):
+
+1. **seed**: ``--orders`` orders (70% Shopee, 30% Coupang; 24 shops, two of them Instant
+   Mart outlets of one main shop; states in a seller's mix: most delivered, a few in
+   every other state) with one package each (two for 8%, none before ``approved``),
+   written in bulk with ``service.bulk.insert``, then ANALYZE.
+2. **app**: the application (``create_app``, no worker, no pollers) under uvicorn in its
+   own process on loopback, with a viewer token; one keep-alive client sends the
+   requests one after another (20 warm-up, then ``--requests`` timed) per scenario.
+3. **bare** (baseline): the same uvicorn serving a bare Starlette endpoint that answers
+   the same JSON document (taken from the app's answer of that scenario, serialized per
+   request by ``JSONResponse`` as the app does): what HTTP and JSON alone cost here.
+4. **sql** (baseline): the page's two statements (the orders, then their packages) run
+   in this process through the driver, timed the same way: what the database alone costs.
+
+Target (issue 6): p99 < 50 ms on each backend for the ``state=`` scenarios.
+Results go to stdout as a table; progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx  # noqa: E402
+import orjson  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from bench.common import (  # noqa: E402
+    DEFAULT_PG_URL,
+    machine_info,
+    postgres_version,
+    say,
+    table,
+    temp_postgres,
+    temp_sqlite,
+)
+from service import bulk  # noqa: E402
+from service.views import ORDERS, PACKAGES  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+TOKEN = "bench-viewer-token"
+TARGET_MS = 50.0
+WARMUP = 20
+SHOPS = [str(300_000 + i) for i in range(24)]
+OUTLETS = {SHOPS[-1]: "299999", SHOPS[-2]: "299999"}  # Instant Mart outlets -> main shop
+#: Order states as a selling shop has them (weights, percent).
+ORDER_MIX = (
+    ("delivered", 55.0), ("shipped", 12.0), ("cancelled", 8.0), ("pending", 6.0),
+    ("approved", 5.0), ("ready_to_ship", 4.0), ("processing", 3.0), ("on_hold", 2.0),
+    ("returned", 1.5), ("returning", 1.0), ("picking", 1.0), ("packing", 1.0), ("rejected", 0.5),
+)  # fmt: skip
+#: The package state an order's package is in (None: the order has no package yet).
+PACKAGE_OF = {
+    "delivered": "delivered", "shipped": "in_transit", "cancelled": "cancelled", "pending": None,
+    "approved": "created", "ready_to_ship": "ready_for_pickup", "processing": None,
+    "on_hold": "on_hold", "returned": "returned_to_sender", "returning": "delivered",
+    "picking": "processing", "packing": "processing", "rejected": None,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of request: its query, and the SQL filter that the page runs."""
+
+    name: str
+    params: dict[str, str]
+    where: str
+    binds: dict[str, Any]
+    walk: bool = False  # follow next_cursor from page to page (back to the first at the end)
+    targeted: bool = True  # a state= scenario: the issue's target applies
+
+    @property
+    def limit(self) -> int:
+        return int(self.params.get("limit", "100"))
+
+
+SCENARIOS = (
+    Scenario("state=delivered (55%)", {"state": "delivered"}, "state = :s", {"s": "delivered"}),
+    Scenario("state=on_hold (2%)", {"state": "on_hold"}, "state = :s", {"s": "on_hold"}),
+    Scenario(
+        "state=pending&platform=coupang",
+        {"state": "pending", "platform": "coupang"},
+        "state = :s AND platform = :p",
+        {"s": "pending", "p": "coupang"},
+    ),
+    Scenario(
+        "state=shipped&shop_id=<a shop>",
+        {"state": "shipped", "shop_id": SHOPS[3]},
+        "state = :s AND (shop_id = :shop OR main_shop_id = :shop)",
+        {"s": "shipped", "shop": SHOPS[3]},
+    ),
+    Scenario(
+        "state=delivered&shop_id=<main shop>",
+        {"state": "delivered", "shop_id": "299999"},
+        "state = :s AND (shop_id = :shop OR main_shop_id = :shop)",
+        {"s": "delivered", "shop": "299999"},
+    ),
+    Scenario(
+        "state=delivered, walking next_cursor",
+        {"state": "delivered"},
+        "state = :s",
+        {"s": "delivered"},
+        walk=True,
+    ),
+    Scenario(
+        "state=delivered&limit=500",
+        {"state": "delivered", "limit": "500"},
+        "state = :s",
+        {"s": "delivered"},
+        targeted=False,
+    ),
+    Scenario(
+        "shop_id=<a shop> (no state)",
+        {"shop_id": SHOPS[5]},
+        "(shop_id = :shop OR main_shop_id = :shop)",
+        {"shop": SHOPS[5]},
+        targeted=False,
+    ),
+)
+
+
+# -- seeding -----------------------------------------------------------------------------
+
+
+def seed(url: str, orders: int, seed_value: int = 11) -> dict[str, int]:
+    """Write ``orders`` orders and their packages in bulk; counts per order state."""
+    rng = random.Random(seed_value)
+    states = rng.choices([s for s, _ in ORDER_MIX], weights=[w for _, w in ORDER_MIX], k=orders)
+    t0 = datetime(2026, 8, 1, tzinfo=UTC)
+    order_rows, package_rows = [], []
+    package_pk = 0
+    for number, state in enumerate(states, start=1):
+        coupang = rng.random() < 0.30
+        platform = "coupang" if coupang else "shopee"
+        order_id = f"{30_000_000_000 + number}" if coupang else f"2608{number:08d}{rng.choice('ABCDEFGHJK')}"
+        shop = rng.choice(SHOPS)
+        created = t0 + timedelta(seconds=number * 60)
+        updated = created + timedelta(seconds=rng.randint(60, 7 * 86_400))
+        order_rows.append(
+            (number, platform, order_id, shop, OUTLETS.get(shop), state, state.upper(), "", created, updated)
+        )
+        package_state = PACKAGE_OF[state]
+        if package_state is None:
+            continue
+        for box in range(2 if rng.random() < 0.08 else 1):
+            package_pk += 1
+            package_id = f"{600_000_000 + package_pk}" if coupang else f"OFG{package_pk:09d}{box}"
+            package_rows.append(
+                (
+                    package_pk,
+                    number,
+                    platform,
+                    package_id,
+                    order_id,
+                    package_state,
+                    0,
+                    False,
+                    created,
+                    updated,
+                )
+            )
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            for start in range(0, len(order_rows), 20_000):
+                bulk.insert(
+                    conn,
+                    ORDERS,
+                    (
+                        "id",
+                        "platform",
+                        "order_id",
+                        "shop_id",
+                        "main_shop_id",
+                        "state",
+                        "platform_status",
+                        "last_key",
+                        "created_at",
+                        "updated_at",
+                    ),  # fmt: skip
+                    order_rows[start : start + 20_000],
+                )
+            for start in range(0, len(package_rows), 20_000):
+                bulk.insert(
+                    conn,
+                    PACKAGES,
+                    (
+                        "id",
+                        "order_pk",
+                        "platform",
+                        "package_id",
+                        "order_id",
+                        "state",
+                        "attempts",
+                        "provisional",
+                        "created_at",
+                        "updated_at",
+                    ),  # fmt: skip
+                    package_rows[start : start + 20_000],
+                )
+            if conn.dialect.name == "postgresql":
+                for name in ("orders", "packages"):
+                    conn.execute(sa.text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "
+                                         f"(SELECT max(id) FROM {name}))"))  # fmt: skip
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(sa.text("VACUUM ANALYZE" if conn.dialect.name == "postgresql" else "ANALYZE"))
+    finally:
+        engine.dispose()
+    found: dict[str, int] = {}
+    for state in states:
+        found[state] = found.get(state, 0) + 1
+    return found
+
+
+# -- servers -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def server(kind: str, env: dict[str, str]) -> Iterator[str]:
+    """This file run as ``--serve kind`` in its own process; yields its base URL."""
+    port = _free_port()
+    child_env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERWATCH_")}
+    child_env.update(env)
+    command = [sys.executable, str(Path(__file__).resolve()), "--serve", kind, "--port", str(port)]
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://{HOST}:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"the {kind} server exited:\n{log.read().decode(errors='replace')}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the {kind} server did not start in 30 s")
+                time.sleep(0.05)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _serve(kind: str, port: int) -> None:
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    app: Any
+    if kind == "app":
+        from service.app import create_app
+
+        app = create_app(worker=False)
+    else:
+        bodies = orjson.loads(Path(os.environ["BENCH_BODIES"]).read_bytes())
+
+        async def answer(request: Request) -> Response:
+            return JSONResponse(bodies[request.query_params["body"]])
+
+        async def healthz(_request: Request) -> Response:
+            return JSONResponse({"status": "ok"})
+
+        app = Starlette(routes=[Route("/v1/orders", answer), Route("/healthz", healthz)])
+    uvicorn.run(app, host=HOST, port=port, log_level="warning", access_log=False)
+
+
+# -- measuring ---------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """The value below which ``fraction`` of ``values`` lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def _p50_p99(values: Sequence[float]) -> str:
+    return f"{percentile(values, 0.5):.1f} / {percentile(values, 0.99):.1f}"
+
+
+def timed(call: Callable[[], Any], count: int) -> list[float]:
+    """Milliseconds of ``count`` calls, after ``WARMUP`` untimed ones."""
+    for _ in range(WARMUP):
+        call()
+    found = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        found.append((time.perf_counter() - start) * 1000)
+    return found
+
+
+def app_caller(client: httpx.Client, scenario: Scenario, bodies: dict[str, Any]) -> Callable[[], None]:
+    """A function that sends the scenario's next request and checks the answer."""
+    cursor: list[str | None] = [None]
+
+    def call() -> None:
+        params = dict(scenario.params)
+        if scenario.walk and cursor[0]:
+            params["cursor"] = cursor[0]
+        answer = client.get("/v1/orders", params=params)
+        if answer.status_code != 200:
+            raise RuntimeError(f"{scenario.name}: {answer.status_code} {answer.text[:200]}")
+        page = orjson.loads(answer.content)
+        bodies.setdefault(scenario.name, page)
+        if scenario.walk:
+            cursor[0] = page["next_cursor"]
+
+    return call
+
+
+def sql_caller(conn: sa.Connection, scenario: Scenario) -> Callable[[], None]:
+    """The page's two statements, as the driver runs them."""
+    orders = sa.text(f"SELECT * FROM orders WHERE {scenario.where} AND id > :after ORDER BY id LIMIT :n")
+    cursor = [0]
+
+    def call() -> None:
+        rows = conn.execute(orders, {**scenario.binds, "after": cursor[0], "n": scenario.limit + 1}).all()
+        ids = [r.id for r in rows[: scenario.limit]]
+        if ids:
+            packages = sa.text("SELECT * FROM packages WHERE order_pk IN :ids ORDER BY id").bindparams(
+                sa.bindparam("ids", expanding=True)
+            )
+            conn.execute(packages, {"ids": ids}).all()
+        if scenario.walk:
+            cursor[0] = ids[-1] if len(rows) > scenario.limit else 0
+
+    return call
+
+
+def explain(conn: sa.Connection, scenario: Scenario) -> str:
+    """The database's plan for the scenario's orders statement."""
+    sql = f"SELECT * FROM orders WHERE {scenario.where} AND id > :after ORDER BY id LIMIT 101"
+    prefix = "EXPLAIN QUERY PLAN " if conn.dialect.name == "sqlite" else "EXPLAIN "
+    rows = conn.execute(sa.text(prefix + sql), {**scenario.binds, "after": 0}).all()
+    return " / ".join(str(r[-1]) for r in rows)
+
+
+def run_backend(name: str, url: str, orders: int, requests: int, show_plans: bool) -> list[list[str]]:
+    """Seed, serve, measure every scenario; one table row per scenario."""
+    say(f"[{name}] seeding {orders:,} orders")
+    started = time.monotonic()
+    mix = seed(url, orders)
+    say(f"[{name}] seeded in {time.monotonic() - started:.1f} s: {mix}")
+    bodies: dict[str, Any] = {}
+    app_ms: dict[str, list[float]] = {}
+    env = {"ORDERWATCH_DATABASE_URL": url, "ORDERWATCH_API_TOKENS": f"bench:{TOKEN}:viewer",
+           "ORDERWATCH_LOG_LEVEL": "WARNING"}  # fmt: skip
+    load_before = os.getloadavg()[0]
+    with (
+        server("app", env) as base,
+        httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30) as client,
+    ):
+        for scenario in SCENARIOS:
+            say(f"[{name}] app: {scenario.name}")
+            app_ms[scenario.name] = timed(app_caller(client, scenario, bodies), requests)
+    with tempfile.NamedTemporaryFile(suffix=".json") as saved:
+        saved.write(orjson.dumps(bodies))
+        saved.flush()
+        bare_ms: dict[str, list[float]] = {}
+        with server("bare", {"BENCH_BODIES": saved.name}) as base, httpx.Client(base_url=base) as client:
+            for scenario in SCENARIOS:
+                say(f"[{name}] bare: {scenario.name}")
+                bare_ms[scenario.name] = timed(
+                    lambda s=scenario: client.get("/v1/orders", params={"body": s.name}), requests
+                )
+    sql_ms: dict[str, list[float]] = {}
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            for scenario in SCENARIOS:
+                say(f"[{name}] sql: {scenario.name}")
+                sql_ms[scenario.name] = timed(sql_caller(conn, scenario), requests)
+                if show_plans:
+                    say(f"    plan: {explain(conn, scenario)}")
+            conn.rollback()
+    finally:
+        engine.dispose()
+    load_after = os.getloadavg()[0]
+    say(f"[{name}] load average (1 min) {load_before:.2f} before, {load_after:.2f} after")
+    rows = []
+    for scenario in SCENARIOS:
+        p99 = percentile(app_ms[scenario.name], 0.99)
+        verdict = ("PASS" if p99 < TARGET_MS else "FAIL") if scenario.targeted else "(info)"
+        size = len(orjson.dumps(bodies[scenario.name]))
+        rows.append(
+            [
+                name,
+                scenario.name,
+                f"{size / 1024:.0f} KiB",
+                _p50_p99(app_ms[scenario.name]),
+                _p50_p99(bare_ms[scenario.name]),
+                _p50_p99(sql_ms[scenario.name]),
+                verdict,
+            ]
+        )
+    return rows
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--orders", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="10,000 orders, 100 requests")
+    parser.add_argument("--backend", choices=("sqlite", "postgres", "all"), default="all")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--explain", action="store_true", help="print each scenario's plan (stderr)")
+    parser.add_argument("--serve", choices=("app", "bare"), help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        _serve(args.serve, args.port)
+        return 0
+    orders, requests = (10_000, 100) if args.quick else (args.orders, args.requests)
+    info = machine_info()
+    rows: list[list[str]] = []
+    if args.backend in ("sqlite", "all"):
+        with temp_sqlite() as url:
+            rows += run_backend("SQLite", url, orders, requests, args.explain)
+    if args.backend in ("postgres", "all"):
+        info["postgresql"] = postgres_version(args.pg_url)
+        with temp_postgres(args.pg_url) as url:
+            rows += run_backend("PostgreSQL", url, orders, requests, args.explain)
+    print(", ".join(f"{k} {v}" for k, v in info.items()))
+    print(f"{orders:,} orders; {requests} timed requests per scenario, one at a time, after {WARMUP} warm-up")
+    print(
+        table(
+            [
+                "backend",
+                "scenario",
+                "body",
+                "app p50 / p99 ms",
+                "bare p50 / p99 ms",
+                "sql p50 / p99 ms",
+                f"p99 < {TARGET_MS:.0f} ms",
+            ],  # fmt: skip
+            rows,
+        )
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
