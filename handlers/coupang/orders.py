@@ -6,10 +6,11 @@ has an invoice, a ``tracking_number`` event. A box enters each status once, so t
 key is the box and the status: the same fact seen by two polls, a poll and an action, or
 a poll and ``POST /webhooks/coupang`` is applied once.
 
-Coupang writes times in Korean time without a zone. A sheet dates few of its statuses:
-ACCEPT is dated by ``paidAt``, DEPARTURE by the invoice upload, DELIVERING by
-``inTrasitDateTime`` (sic), FINAL_DELIVERY by ``deliveredDate``; a status without its own
-time (INSTRUCT) is dated when it was seen, and never before the payment.
+Coupang writes times in Korean time without a zone. A sheet dates few of its statuses
+(``paidAt``, the invoice upload, ``inTrasitDateTime`` (sic), ``deliveredDate``): a status
+is dated by the latest of those up to it, so INSTRUCT by the payment. Never by when it
+was seen: our clock and Coupang's disagree, and a later status dated before an earlier
+one would be folded first. Equal times fold in Coupang's flow order.
 The ship-by deadline is the end (Korean time) of the earliest ``estimatedShippingDate``
 of the box's items (출고예정일, the day the seller must ship by).
 """
@@ -26,6 +27,8 @@ PLATFORM = "coupang"
 KST = timezone(timedelta(hours=9), "KST")
 STATUSES = ("ACCEPT", "INSTRUCT", "DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
 DISPATCHED = frozenset({"DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING"})
+# How far up (paid, uploaded, dispatched, delivered) a status's time may come from.
+_RUNG = {"ACCEPT": 0, "INSTRUCT": 0, "DEPARTURE": 1, "DELIVERING": 2, "NONE_TRACKING": 2, "FINAL_DELIVERY": 3}
 _TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
 
 
@@ -94,18 +97,20 @@ def _ids(sheet: Mapping[str, Any]) -> tuple[str, str, str]:
 
 
 def status_time(sheet: Mapping[str, Any], status: str, seen: datetime) -> datetime:
-    """When the box entered ``status``, as far as the sheet says (else when it was seen)."""
-    paid = parse_time(sheet.get("paidAt")) or parse_time(sheet.get("orderedAt"))
+    """When the box entered ``status``, as far as the sheet says (``seen`` if it says nothing).
+
+    The latest of the times the sheet states up to that status (payment, invoice upload,
+    dispatch, delivery): never earlier than an earlier status's, whatever Coupang wrote.
+    """
     uploads = [t for t in (parse_time(i.get("invoiceNumberUploadDate")) for i in _items(sheet)) if t]
-    own = {
-        "ACCEPT": paid,
-        "DEPARTURE": max(uploads) if uploads else None,
-        "DELIVERING": parse_time(sheet.get("inTrasitDateTime")),
-        "NONE_TRACKING": parse_time(sheet.get("inTrasitDateTime")),
-        "FINAL_DELIVERY": parse_time(sheet.get("deliveredDate")),
-    }.get(status)
-    when = own or seen
-    return max(when, paid) if paid else when
+    ladder = (
+        parse_time(sheet.get("paidAt")) or parse_time(sheet.get("orderedAt")),
+        max(uploads) if uploads else None,
+        parse_time(sheet.get("inTrasitDateTime")),
+        parse_time(sheet.get("deliveredDate")),
+    )
+    stated = [t for t in ladder[: _RUNG.get(status, 0) + 1] if t is not None]
+    return max(stated) if stated else seen
 
 
 def sheet_events(
