@@ -1,15 +1,24 @@
-"""The dashboard's queries: counts by GROUP BY over indexes, lists by keyset, never all orders."""
+"""The dashboard's queries: counts by GROUP BY (cached: CountsCache), lists by keyset, never all orders."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import logging
+import threading
+import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import changes
-from service.views import ALERTS, ORDERS, PACKAGES, decode_cursor, encode_cursor, rfc3339
+from service.db import Database
+from service.views import ALERTS, ORDERS, PACKAGES, rfc3339
+
+log = logging.getLogger("orderwatch.dashboard")
 
 PAGE = 50
 OPEN_ALERTS_SHOWN = 100
@@ -18,10 +27,58 @@ _TOP = "\U0010ffff"  # above every character: q <= id < q + _TOP is "id starts w
 
 @dataclass(frozen=True)
 class Counts:
-    """Counts per (platform, shop) and state, for orders and for packages."""
+    """Counts per (platform, shop) and state, for orders and for packages, as of a time."""
 
     orders: dict[tuple[str, str], dict[str, int]]
     packages: dict[tuple[str, str], dict[str, int]]
+    at: datetime
+
+
+class CountsCache:
+    """Counts shared by every page of one application. They are counted again, in the
+    background while the pages show the last ones, once they are older than ``SPEND`` times
+    what counting took: a small database shows fresh counts, and a large one spends at most
+    1/SPEND of its time counting, however many people look."""
+
+    SPEND = 20
+    MAX_AGE = 30.0  # seconds
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._found: Counts | None = None
+        self._until = 0.0
+        self._busy = False
+
+    def get(self, db: Database) -> Counts:
+        """The last counts (counted now if there are none yet)."""
+        with self._lock:
+            if self._found is None:
+                self._count(db)  # the first page waits; the others wait for its answer
+            elif time.monotonic() >= self._until and not self._busy:
+                self._busy = True
+                threading.Thread(target=self._again, args=(db,), name="dashboard-counts", daemon=True).start()
+            assert self._found is not None
+            return self._found
+
+    def _count(self, db: Database) -> None:
+        started = time.monotonic()
+        with db.read() as conn:
+            found = counts(conn)
+        took = time.monotonic() - started
+        self._found, self._until = found, time.monotonic() + min(self.MAX_AGE, took * self.SPEND)
+
+    def _again(self, db: Database) -> None:
+        try:
+            started = time.monotonic()
+            with db.read() as conn:
+                found = counts(conn)
+            took = time.monotonic() - started
+            with self._lock:
+                self._found, self._until = found, time.monotonic() + min(self.MAX_AGE, took * self.SPEND)
+        except Exception as exc:  # the pages keep the last counts; the next page tries again
+            log.warning("dashboard counts not refreshed: %s", exc)
+        finally:
+            self._busy = False
 
 
 @dataclass(frozen=True)
@@ -51,7 +108,7 @@ def counts(conn: Connection) -> Counts:
     )
     for platform, shop, state, number in conn.execute(query):
         packages.setdefault((platform, shop), {})[state] = number
-    return Counts(orders, packages)
+    return Counts(orders, packages, datetime.now(UTC))
 
 
 def open_alerts(conn: Connection) -> list[dict[str, Any]]:
@@ -75,25 +132,57 @@ def open_alerts(conn: Connection) -> list[dict[str, Any]]:
     ]
 
 
+def _page_cursor(row: Any, by_order_id: bool) -> str:
+    text = f"{row.id}:{row.order_id}" if by_order_id else str(row.id)
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _read_cursor(cursor: str | None) -> tuple[int, str | None] | None:
+    """(id, order id) from a cursor of ours; None for none or a garbled one (first page)."""
+    if not cursor:
+        return None
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        number, _, order_id = text.partition(":")
+        value = int(number)
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+    return (value, order_id or None) if 0 <= value < 2**63 else None
+
+
 def orders(conn: Connection, search: Search, limit: int = PAGE) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of orders, newest first, and the cursor of the next page (None on the last)."""
+    """A page of orders and the cursor of the next page (None on the last): newest first, or
+    by order id when searching by an order id's start."""
     c = ORDERS.c
+    where = []
+    if search.platform:
+        where.append(c.platform == search.platform)
+    if search.state:
+        where.append(c.state == search.state)
+    after = _read_cursor(search.cursor)
+    if search.q:
+        # The prefix as a range on the (order_id, id) index, read in its order.
+        where += [c.order_id >= search.q, c.order_id < search.q + _TOP]
+        if search.shop:
+            where.append(sa.or_(c.shop_id == search.shop, c.main_shop_id == search.shop))
+        if after and after[1] is not None:
+            where.append(sa.tuple_(c.order_id, c.id) > sa.tuple_(sa.literal(after[1]), sa.literal(after[0])))
+        order: tuple[Any, ...] = (c.order_id, c.id)
+    else:
+        if after:
+            where.append(c.id < after[0])
+        if search.shop:
+            # Each of the two columns through its own (…, id) index: an OR would scan the table.
+            sides = [
+                sa.select(c.id).where(column == search.shop, *where).order_by(c.id.desc()).limit(limit + 1)
+                for column in (c.shop_id, c.main_shop_id)
+            ]
+            where = [c.id.in_(sa.union(*(sa.select(side.subquery().c.id) for side in sides)))]
+        order = (c.id.desc(),)
     query = sa.select(
         c.id, c.platform, c.order_id, c.shop_id, c.main_shop_id, c.state, c.platform_status, c.updated_at
     )
-    if search.q:
-        # A prefix as a range, so the (platform, order_id) index finds it.
-        platforms = [search.platform] if search.platform else ["shopee", "coupang"]
-        query = query.where(c.platform.in_(platforms), c.order_id >= search.q, c.order_id < search.q + _TOP)
-    elif search.platform:
-        query = query.where(c.platform == search.platform)
-    if search.shop:
-        query = query.where(sa.or_(c.shop_id == search.shop, c.main_shop_id == search.shop))
-    if search.state:
-        query = query.where(c.state == search.state)
-    if search.cursor:
-        query = query.where(c.id < decode_cursor(search.cursor))
-    rows = conn.execute(query.order_by(c.id.desc()).limit(limit + 1)).all()
+    rows = conn.execute(query.where(*where).order_by(*order).limit(limit + 1)).all()
     page = rows[:limit]
     found = [
         {
@@ -107,7 +196,7 @@ def orders(conn: Connection, search: Search, limit: int = PAGE) -> tuple[list[di
         }
         for r in page
     ]
-    return found, encode_cursor(page[-1].id) if len(rows) > limit else None
+    return found, _page_cursor(page[-1], bool(search.q)) if len(rows) > limit else None
 
 
 def timeline(order: dict[str, Any]) -> list[dict[str, Any]]:

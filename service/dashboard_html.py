@@ -188,8 +188,11 @@ def _count_table(
 
 def counts(found: Counts) -> str:
     """Order and package counts per platform, shop and state."""
-    return _count_table("Orders", found.orders, ORDER_STATES, ORDER_EXCEPTIONS, True) + _count_table(
-        "Packages", found.packages, PACKAGE_STATES, PACKAGE_EXCEPTIONS, False
+    at = found.at.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return (
+        f'<p class="empty" id="counts-at">counts as of {at}</p>'
+        + _count_table("Orders", found.orders, ORDER_STATES, ORDER_EXCEPTIONS, True)
+        + _count_table("Packages", found.packages, PACKAGE_STATES, PACKAGE_EXCEPTIONS, False)
     )
 
 

@@ -86,6 +86,7 @@ class Order(Base):
         # GET /v1/orders?shop_id= matches either column, whatever the platform (migration 0011).
         sa.Index("ix_orders_shop_id", "shop_id", "id"),
         sa.Index("ix_orders_main_shop_id", "main_shop_id", "id"),
+        sa.Index("ix_orders_order_id", "order_id", "id"),  # the dashboard's search by an id's start
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

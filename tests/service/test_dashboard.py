@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from service.app import create_app
 from service.auth import parse_tokens
+from service.dashboard_data import CountsCache
 from service.db import Database
 from service.ingest import ingest
 from service.settings import Settings
@@ -91,7 +93,7 @@ def test_search_by_id_prefix_shop_and_state(db: Database, base: str) -> None:
     def shown(query: str) -> list[str]:
         return _orders_shown(httpx.get(f"{base}/?{query}&partial=1", headers=VIEWER).text)
 
-    assert shown("q=240101") == ["shopee/240101AAB", "shopee/240101AAA"]
+    assert shown("q=240101") == ["shopee/240101AAA", "shopee/240101AAB"]  # by order id
     assert shown("q=240101AAA") == ["shopee/240101AAA"]
     assert shown("shop=22") == ["shopee/240102CCC"]
     assert shown("state=pending") == ["shopee/240102CCC", "shopee/240101AAA"]
@@ -101,18 +103,27 @@ def test_search_by_id_prefix_shop_and_state(db: Database, base: str) -> None:
     assert shown("state=bogus&cursor=garbage") == shown("")  # ignored, not an error
 
 
-def test_the_list_pages_by_keyset_without_repeating_or_skipping(db: Database, base: str) -> None:
-    ingest(db, [order_event(f"P{n:03d}", "UNPAID", n) for n in range(120)])
+def _all_pages(base: str, path: str) -> list[str]:
     seen: list[str] = []
-    path = "/?partial=1"
-    for _ in range(5):
+    for _ in range(10):
         page = httpx.get(base + path, headers=VIEWER).text
         seen += _orders_shown(page)
         found = re.search(r'<a rel="next" href="([^"]+)"', page)
         if not found:
-            break
+            return seen
         path = found.group(1).replace("&amp;", "&") + "&partial=1"
-    assert seen == [f"shopee/P{n:03d}" for n in reversed(range(120))]
+    raise AssertionError("the pages did not end")
+
+
+def test_the_list_pages_by_keyset_without_repeating_or_skipping(db: Database, base: str) -> None:
+    ingest(db, [order_event(f"P{n:03d}", "UNPAID", n) for n in range(120)])
+    ingest(db, [order_event(f"Q{n:03d}", "UNPAID", 200 + n, shop_id="33") for n in range(3)])
+    newest_first = [f"shopee/Q{n:03d}" for n in reversed(range(3))] + [
+        f"shopee/P{n:03d}" for n in reversed(range(120))
+    ]
+    assert _all_pages(base, "/?partial=1") == newest_first
+    assert _all_pages(base, "/?q=P&partial=1") == [f"shopee/P{n:03d}" for n in range(120)]
+    assert _all_pages(base, "/?shop=1001&partial=1") == newest_first[3:]
 
 
 def test_partial_answers_only_the_live_part(base: str) -> None:
@@ -147,3 +158,18 @@ def test_what_the_marketplace_sent_is_escaped(db: Database, base: str) -> None:
     page = httpx.get(base + "/", headers=VIEWER).text
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert '"><b>x' not in page
+
+
+def test_counts_are_shared_and_counted_again_in_the_background_once_due(db: Database) -> None:
+    cache = CountsCache()
+    ingest(db, [order_event("C1", "UNPAID", 1, shop_id="11")])
+    first = cache.get(db)
+    assert first.orders == {("shopee", "11"): {"pending": 1}}
+    ingest(db, [order_event("C2", "UNPAID", 2, shop_id="11")])
+    cache._until = 0.0  # due now
+    assert cache.get(db) is first  # the pages keep showing the last counts meanwhile
+    deadline = time.monotonic() + 10
+    while cache.get(db) is first:
+        assert time.monotonic() < deadline, "the counts were not refreshed"
+        time.sleep(0.01)
+    assert cache.get(db).orders == {("shopee", "11"): {"pending": 2}}
