@@ -332,7 +332,9 @@ class OrderAggregate:
             package = self.packages.get(change.package_id)
             if package is None or package.subject.state != change.to_state:
                 continue
-            if change.to_state in PACKAGE_LEFT_SELLER and change.to_state not in PACKAGE_FINAL:
+            # Coupang's parcels are followed by the order poll (DELIVERING, FINAL_DELIVERY).
+            left = change.to_state in PACKAGE_LEFT_SELLER and change.to_state not in PACKAGE_FINAL
+            if left and not coupang:
                 key = f"start_tracking:{prefix}:{change.package_id}"
                 found[key] = Action(
                     "start_tracking", key, change.package_id, change.to_state, change.event_id
