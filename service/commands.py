@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import sqlalchemy as sa
@@ -39,6 +39,7 @@ PACKAGE_COMMANDS = ("hold", "release", "cancel", "lose")
 MAX_REASON = 1000
 MAX_TEXT = 100
 TRACKING_STATUS = "TRACKING_NUMBER"  # the ``status`` of a tracking-number event
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the journal's sort keys start with microseconds since
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ def add_tracking(
             order_id=row.order_id,
             kind=EventKind.TRACKING_NUMBER,
             status=TRACKING_STATUS,
-            occurred_at=when,
+            occurred_at=dated(row, when),
             dedupe_key=key,
             source="command",
             package_id=package_id,
@@ -195,6 +196,18 @@ def _package(conn: Connection, platform: str, package_id: str) -> tuple[Any, Any
     return row, Subject(row.package_state, row.package_held)
 
 
+def dated(row: Any, when: datetime) -> datetime:
+    """A command's time: ``when``, or just after the order's newest event if that is later
+    (a marketplace clock ahead of ours), so that the command is folded after everything the
+    operator saw instead of folding the order again with the command in the middle."""
+    head = str(row.last_key or "").split("|", 1)[0]
+    if head.isdigit():
+        newest = _EPOCH + timedelta(microseconds=int(head))
+        if newest >= when:
+            return newest + timedelta(microseconds=1)
+    return when
+
+
 def _event(
     row: Any,
     kind: EventKind,
@@ -213,7 +226,7 @@ def _event(
         order_id=row.order_id,
         kind=kind,
         status=command,
-        occurred_at=when,
+        occurred_at=dated(row, when),
         dedupe_key=f"command:{row.platform}:{row.order_id}:{package_id or ''}:{suffix}"[:200],
         source="command",
         package_id=package_id,

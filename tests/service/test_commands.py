@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -248,3 +249,19 @@ def test_paging_sees_every_order_exactly_once_while_orders_change_state(
     assert sorted(seen) == ids  # none missed, none repeated
     untouched = {i for n, i in enumerate(ids) if n % 2 == 1} - {ids[(n * 7) % len(ids)] for n in range(200)}
     assert len(pending) == len(set(pending)) and untouched <= set(pending)
+
+
+def test_a_command_applies_after_the_newest_event_even_when_the_marketplace_clock_is_ahead(
+    api: httpx.Client, db: Database
+) -> None:
+    ahead = 10**9  # the order's events are dated decades after our clock
+    ingest(db, [order_event("CMD12", "UNPAID", ahead), order_event("CMD12", "READY_TO_SHIP", ahead + 10)])
+    answer = _command(api, "CMD12", "start_picking")
+    assert answer.status_code == 200 and answer.json()["state"] == "picking"
+    last = answer.json()["history"][-1]
+    before = answer.json()["history"][-2]
+    assert last["trigger"] == "start_picking" and _time(last["at"]) > _time(before["at"])
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
