@@ -39,7 +39,7 @@ PACKAGE_COMMANDS = ("hold", "release", "cancel", "lose")
 MAX_REASON = 1000
 MAX_TEXT = 100
 TRACKING_STATUS = "TRACKING_NUMBER"  # the ``status`` of a tracking-number event
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # the journal's sort keys start with microseconds since
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # journal sort keys begin with microseconds since then
 
 
 @dataclass(frozen=True)
