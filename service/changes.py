@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import bulk
-from service.models import Change, ChangeCounter, Transition
+from service.models import Change, Transition
 from service.models import Event as EventRow
 
 if TYPE_CHECKING:
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 CHANGES = cast(sa.Table, Change.__table__)
 TRANSITIONS = cast(sa.Table, Transition.__table__)
-COUNTER = cast(sa.Table, ChangeCounter.__table__)
 EVENTS = cast(sa.Table, EventRow.__table__)
 
 MAX_LIMIT = 1000
