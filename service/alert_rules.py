@@ -341,12 +341,17 @@ async def run_rules(
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> None:
     """Evaluate the rules every ``alert_rules_seconds`` (the first time after one interval)
-    and dispatch every few seconds, until ``stop`` is set."""
+    and dispatch every few seconds (the first time after a few), until ``stop`` is set."""
     thresholds = Thresholds.from_settings(settings)
     sinks = configured(settings)
     tick = min(DISPATCH_SECONDS, settings.alert_rules_seconds)
     due = time.monotonic() + settings.alert_rules_seconds
     while not stop.is_set():
+        # Wait first: a starting worker's first moments go to its jobs.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=tick)
+        if stop.is_set():
+            return
         try:
             if time.monotonic() >= due:
                 due = time.monotonic() + settings.alert_rules_seconds
@@ -359,8 +364,6 @@ async def run_rules(
             log.warning("alert rules: the database is unavailable: %s", exc)
         except Exception:  # noqa: BLE001 - the loop must outlive one bad round
             log.exception("alert rules round failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=tick)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> list[Sequence[Any]]:
