@@ -95,13 +95,14 @@ def _answer(request: Request, token: str | None, whole: str, live: str, status: 
 def _index_live(
     conn: Any, search: data.Search, cache: data.CountsCache, db: Database
 ) -> tuple[str, str | None]:
+    head = data.stream_head(conn)  # first: a change made while drawing is sent again, not lost
     found, next_cursor = data.orders(conn, search)
     live = (
         html.counts(cache.get(db))
         + html.alerts(data.open_alerts(conn))
         + html.order_list(found, next_cursor, search)
     )
-    return live, data.stream_head(conn)
+    return live, head
 
 
 async def index(request: Request) -> Response:
@@ -120,10 +121,11 @@ async def index(request: Request) -> Response:
 
 
 def _order_live(conn: Any, platform: str, order_id: str) -> tuple[str | None, str | None]:
+    head = data.stream_head(conn)
     order = views.get_order(conn, platform, order_id)
     if order is None:
         return None, None
-    return html.order_detail(order, data.timeline(order)), data.stream_head(conn)
+    return html.order_detail(order, data.timeline(order)), head
 
 
 async def order_page(request: Request) -> Response:
