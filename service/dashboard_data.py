@@ -53,28 +53,25 @@ class CountsCache:
         """The last counts (counted now if there are none yet)."""
         with self._lock:
             if self._found is None:
-                self._count(db)  # the first page waits; the others wait for its answer
+                self._found, self._until = self._count(db)  # the first page waits, the others too
             elif time.monotonic() >= self._until and not self._busy:
                 self._busy = True
                 threading.Thread(target=self._again, args=(db,), name="dashboard-counts", daemon=True).start()
             assert self._found is not None
             return self._found
 
-    def _count(self, db: Database) -> None:
+    def _count(self, db: Database) -> tuple[Counts, float]:
+        """Count; the counts and until when they are fresh."""
         started = time.monotonic()
         with db.read() as conn:
             found = counts(conn)
-        took = time.monotonic() - started
-        self._found, self._until = found, time.monotonic() + min(self.MAX_AGE, took * self.SPEND)
+        return found, time.monotonic() + min(self.MAX_AGE, (time.monotonic() - started) * self.SPEND)
 
     def _again(self, db: Database) -> None:
         try:
-            started = time.monotonic()
-            with db.read() as conn:
-                found = counts(conn)
-            took = time.monotonic() - started
+            found, until = self._count(db)
             with self._lock:
-                self._found, self._until = found, time.monotonic() + min(self.MAX_AGE, took * self.SPEND)
+                self._found, self._until = found, until
         except Exception as exc:  # the pages keep the last counts; the next page tries again
             log.warning("dashboard counts not refreshed: %s", exc)
         finally:
