@@ -47,7 +47,7 @@ def _refused(exc: ApiError) -> Response:
         page = html.message_page("Sign in", "A viewer or operator API token is needed.", sign_in=True)
     else:
         page = html.message_page("Forbidden", exc.message)
-    return HTMLResponse(page, exc.status)
+    return HTMLResponse(page, exc.status, headers=html.HEADERS)
 
 
 def _choice(value: str | None, allowed: tuple[str, ...]) -> str | None:
@@ -83,8 +83,7 @@ async def _read(request: Request, work: Any, *args: Any) -> Any:
 
 def _answer(request: Request, token: str | None, whole: str, live: str, status: int = 200) -> Response:
     partial = request.query_params.get("partial") == "1"
-    answer = HTMLResponse(live if partial else whole, status_code=status)
-    answer.headers["Cache-Control"] = "no-store"
+    answer = HTMLResponse(live if partial else whole, status_code=status, headers=html.HEADERS)
     if token:
         answer.set_cookie(
             COOKIE, token, httponly=True, samesite="strict", secure=request.url.scheme == "https"

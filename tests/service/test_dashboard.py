@@ -126,6 +126,14 @@ def test_the_list_pages_by_keyset_without_repeating_or_skipping(db: Database, ba
     assert _all_pages(base, "/?shop=1001&partial=1") == newest_first[3:]
 
 
+def test_pages_run_only_their_own_script_and_leak_no_token_in_a_referer(base: str) -> None:
+    for answer in (httpx.get(base + "/", headers=VIEWER), httpx.get(base + "/")):
+        policy = answer.headers["content-security-policy"]
+        assert "script-src 'sha256-" in policy and "frame-ancestors 'none'" in policy
+        assert answer.headers["referrer-policy"] == "no-referrer"
+        assert answer.headers["cache-control"] == "no-store"
+
+
 def test_partial_answers_only_the_live_part(base: str) -> None:
     whole = httpx.get(base + "/", headers=VIEWER).text
     part = httpx.get(base + "/?partial=1", headers=VIEWER).text
