@@ -20,6 +20,7 @@ from typing import Any
 
 import httpx
 
+from handlers.alerts import configured as configured_sinks
 from handlers.alerts import delivery as alert_delivery
 from handlers.coupang.ordersheets import OrderSheets
 from service import alert_rules
@@ -61,7 +62,8 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
     """Long-lived clients the handlers use, closed at the end."""
     found: dict[str, Any] = {"settings": settings}
     async with contextlib.AsyncExitStack() as stack:
-        found["alerts_http"] = await stack.enter_async_context(httpx.AsyncClient())
+        if configured_sinks(settings):
+            found["alerts_http"] = await stack.enter_async_context(httpx.AsyncClient())
         if settings.shopee_partner_id and settings.shopee_partner_keys:
             from handlers.shopee.client import ShopeeClient
 
