@@ -22,9 +22,7 @@ import httpx
 
 from handlers.alerts import configured as configured_sinks
 from handlers.alerts import delivery as alert_delivery
-from handlers.coupang.ordersheets import OrderSheets
 from service import alert_rules
-from service.coupang_poll import coupang_client
 from service.db import Database
 from service.outbox import Again, Context, Handler, Job, Policy, Worker
 from service.settings import Settings
@@ -75,6 +73,9 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
             )
             stack.push_async_callback(client.aclose)
             found["shopee"] = client
+        from handlers.coupang.ordersheets import OrderSheets
+        from service.coupang_poll import coupang_client
+
         coupang = coupang_client(settings)
         if coupang is not None:
             stack.push_async_callback(coupang.aclose)
