@@ -113,12 +113,19 @@ def rfc3339(when: datetime) -> str:
 
 
 def evaluate(db: Database, thresholds: Thresholds, now: datetime) -> Evaluation:
-    """Open an alert for each rule condition that holds at ``now``, resolve those that ended."""
-    return db.run_write(lambda conn: evaluate_in(conn, thresholds, now))
+    """Open an alert for each rule condition that holds at ``now``, resolve those that ended.
+
+    The conditions are read in a read transaction (the long part: SQLite's writers are not
+    kept waiting); the short write applies the difference. A change that lands in between
+    is seen by the next evaluation.
+    """
+    with db.read() as conn:
+        firing = holding(conn, thresholds, now)
+    return db.run_write(lambda conn: apply(conn, firing, now))
 
 
-def evaluate_in(conn: Connection, thresholds: Thresholds, now: datetime) -> Evaluation:
-    """:func:`evaluate` inside the caller's transaction."""
+def holding(conn: Connection, thresholds: Thresholds, now: datetime) -> dict[str, Firing]:
+    """The rule conditions that hold at ``now``, by condition key."""
     firing: dict[str, Firing] = {}
     for found in (
         _ship_by(conn, thresholds, now),
@@ -126,6 +133,12 @@ def evaluate_in(conn: Connection, thresholds: Thresholds, now: datetime) -> Eval
         _parcels(conn, thresholds, now),
     ):
         firing.update((f.condition, f) for f in found)
+    return firing
+
+
+def apply(conn: Connection, firing: Mapping[str, Firing], now: datetime) -> Evaluation:
+    """Open the alerts of conditions in ``firing`` not open yet; resolve the open rule
+    alerts whose condition is not in it."""
     open_now = conn.execute(
         sa.select(ALERTS.c.id, ALERTS.c.condition).where(
             ALERTS.c.state == "open", ALERTS.c.kind.in_(RULE_KINDS)
