@@ -12,6 +12,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
+from service import bulk
 from service.models import Alert, Checkpoint, Order, Package, Transition
 from service.models import Event as EventRow
 
@@ -86,18 +87,6 @@ def _package(row: Row[Any]) -> dict[str, Any]:
     }
 
 
-# The columns _package and _order read: lists select only these (each datetime column read
-# costs a conversion per row; a page has hundreds of rows).
-_PACKAGE_COLUMNS = (
-    "id", "order_pk", "platform", "package_id", "order_id", "state", "carrier", "tracking_number",
-    "updated_at",
-)  # fmt: skip
-_ORDER_COLUMNS = (
-    "id", "platform", "order_id", "shop_id", "main_shop_id", "state", "platform_status", "created_at",
-    "updated_at",
-)  # fmt: skip
-
-
 def _order(row: Row[Any]) -> dict[str, Any]:
     return {
         "platform": row.platform,
@@ -141,18 +130,17 @@ def list_orders(
             for column in (c.shop_id, c.main_shop_id)
         ]
         where = [c.id.in_(sa.union(*(sa.select(side.c.id) for side in sides)))]
-    query = sa.select(*(c[n] for n in _ORDER_COLUMNS)).where(*where).order_by(c.id).limit(limit + 1)
-    rows = conn.execute(query).all()
-    page, more = rows[:limit], len(rows) > limit
+    ids = conn.execute(sa.select(c.id).where(*where).order_by(c.id).limit(limit + 1)).scalars().all()
+    page = list(ids[:limit])
+    # The rows themselves straight from the driver (service/bulk.py): a page has hundreds of
+    # rows, and SQLAlchemy's per-value result processing cost more than the query.
     packages: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if page:
-        pks = [r.id for r in page]
-        columns = (PACKAGES.c[n] for n in _PACKAGE_COLUMNS)
-        query = sa.select(*columns).where(PACKAGES.c.order_pk.in_(pks)).order_by(PACKAGES.c.id)
-        for p in conn.execute(query).all():
-            packages[p.order_pk].append(_package(p))
-    orders = [{**_order(r), "packages": packages[r.id]} for r in page]
-    return {"orders": orders, "next_cursor": encode_cursor(page[-1].id) if more else None}
+    for p in bulk.select(conn, PACKAGES, ("id_in", "order_pk"), page):
+        packages[p.order_pk].append(_package(p))
+    orders = [
+        {**_order(r), "packages": packages[r.id]} for r in bulk.select(conn, ORDERS, ("id_in", "id"), page)
+    ]
+    return {"orders": orders, "next_cursor": encode_cursor(page[-1]) if len(ids) > limit else None}
 
 
 def get_order(conn: Connection, platform: str, order_id: str) -> dict[str, Any] | None:
