@@ -16,7 +16,7 @@ from sqlalchemy.engine import Connection
 
 from service import changes
 from service.db import Database
-from service.views import ALERTS, ORDERS, PACKAGES, rfc3339
+from service.views import ALERTS, ORDERS, PACKAGES, custom_plans, rfc3339
 
 log = logging.getLogger("orderwatch.dashboard")
 
@@ -170,6 +170,7 @@ def orders(conn: Connection, search: Search, limit: int = PAGE) -> tuple[list[di
         if after:
             where.append(c.id < after[0])
         if search.shop:
+            custom_plans(conn)
             # Each of the two columns through its own (…, id) index: an OR would scan the table.
             sides = [
                 sa.select(c.id).where(column == search.shop, *where).order_by(c.id.desc()).limit(limit + 1)
