@@ -137,20 +137,39 @@ def test_jobs_of_kinds_without_a_handler_wait(db: Database) -> None:
     assert {j["state"] for j in jobs(db)} == {"pending"}
 
 
+def _connected(db: Database, names: list[str]) -> int:
+    query = sa.text(
+        "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND application_name = ANY(:names)"
+    )
+    with db.read() as conn:
+        return int(conn.execute(query, {"names": names}).scalar_one())
+
+
 @pytest.mark.skipif(not is_postgres(), reason="several worker processes share PostgreSQL, not SQLite")
 def test_two_worker_processes_never_run_the_same_job_at_once(
     db: Database, database_url: str, tmp_path: Path
 ) -> None:
     trace = tmp_path / "runs.txt"
-    add_jobs(db, "noop", 60, {"trace": str(trace), "seconds": 0.02})
     env = {**os.environ, "ORDERWATCH_DATABASE_URL": database_url}
+    names = [f"ow-test-worker-{os.getpid()}-{n}" for n in range(2)]
     workers = [
         subprocess.Popen(
-            [*ORDERWATCH, "worker", "--idle", "0.05"], env=env, stderr=subprocess.PIPE, text=True
+            [*ORDERWATCH, "worker", "--idle", "0.05"],
+            env={**env, "PGAPPNAME": name},  # libpq names each worker's connections
+            stderr=subprocess.PIPE,
+            text=True,
         )
-        for _ in range(2)
+        for name in names
     ]
     try:
+        # Jobs only once both workers are connected: a worker that starts a second late
+        # would otherwise find every job done by the other.
+        deadline = time.monotonic() + 60
+        while _connected(db, names) < 2:
+            assert time.monotonic() < deadline, "the workers did not connect"
+            time.sleep(0.05)
+        add_jobs(db, "noop", 60, {"trace": str(trace), "seconds": 0.02})
         deadline = time.monotonic() + 60
         while {j["state"] for j in jobs(db)} != {"done"}:
             assert time.monotonic() < deadline, jobs(db)
