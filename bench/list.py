@@ -15,8 +15,9 @@ In one run, per backend (a fresh SQLite file; a fresh PostgreSQL database, dropp
 3. **bare** (baseline): the same uvicorn serving a bare Starlette endpoint that answers
    the same JSON document (taken from the app's answer of that scenario, serialized per
    request by ``JSONResponse`` as the app does): what HTTP and JSON alone cost here.
-4. **sql** (baseline): the page's two statements (the orders, then their packages) run
-   in this process through the driver, timed the same way: what the database alone costs.
+4. **sql** (baseline): the page's rows by two plain statements (the orders, then their
+   packages) run in this process, timed the same way: what the database alone costs.
+5. **dashboard**: a few of the dashboard's pages from the same app (info).
 
 Target (issue 6): p99 < 50 ms on each backend for the ``state=`` scenarios.
 Results go to stdout as a table; progress to stderr.
