@@ -119,6 +119,11 @@ def list_orders(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     """A page of orders, newest id last, with their packages (no histories)."""
+    if conn.dialect.name == "postgresql":
+        # The page takes three statements (ids, rows, packages): one snapshot for all three,
+        # so an order that changes meanwhile is shown as the filter saw it. (A SQLite read
+        # transaction keeps one snapshot from its first read anyway.) Must come first.
+        conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
     c = ORDERS.c
     where = []
     if state:
