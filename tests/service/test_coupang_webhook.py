@@ -137,3 +137,24 @@ def test_a_product_report_is_applied_and_stored_once(reporter: Reporter) -> None
     assert reporter.count(Push) == 1
     found = reporter.http.get("/v1/products/427011919")
     assert found.status_code == 200 and found.json()["state"] == "in_review"
+
+
+def test_storage_down_is_503_and_the_retry_is_stored_once_it_is_back(
+    reporter: Reporter, db: Database, tmp_path: Any
+) -> None:
+    body = sheets("INSTRUCT")
+    working = db.engine
+    broken = sa.create_engine(f"sqlite:///{tmp_path}/no-such-directory/down.db")
+    db.engine = broken  # the app's own Database: the server keeps running throughout
+    try:
+        answer = reporter.post(body)
+        assert answer.status_code == 503
+        assert answer.json()["error"]["code"] == "storage_unavailable"
+    finally:
+        db.engine = working
+        broken.dispose()
+    assert (reporter.count(Push), reporter.count(Event)) == (0, 0)
+    again = reporter.post(body)  # the seller's poller tries again
+    assert again.status_code == 200 and reporter.count(Push) == 1
+    order = reporter.http.get(f"/v1/orders/coupang/{body['data'][0]['orderId']}").json()
+    assert order["state"] == "approved"
