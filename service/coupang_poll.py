@@ -13,7 +13,6 @@ day of the oldest box not yet delivered (within ``MAX_OPEN_DAYS``).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from service.db import Database, StorageUnavailable
 from service.ingest import Ingested, ingest_in
 from service.models import CoupangBox
 from service.reconcile import read_cursor, write_cursor
+from service.rounds import every
 from service.settings import Settings
 from statemachines.events import Event
 
@@ -203,14 +203,7 @@ class CoupangPoller:
 
     async def run_forever(self, interval: float, stop: asyncio.Event | None = None) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set (or the task is cancelled)."""
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - the poll must outlive one bad round
-                log.exception("coupang poll round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        await every(interval, stop, self.run_once, "coupang poll")
 
     async def _poll(self, status: str, now: datetime, oldest: datetime | None, report: Report) -> None:
         name = cursor_name(self.vendor_id, status)

@@ -14,7 +14,6 @@ all recovers the pushes Shopee could not deliver from its lost-push list
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +33,7 @@ from service.db import Database, StorageUnavailable
 from service.ingest import ingest
 from service.lost_pushes import LostReport, recover_lost_pushes
 from service.models import Order, PollCursor, Shop
+from service.rounds import every
 
 log = logging.getLogger("orderwatch.reconcile")
 
@@ -238,14 +238,7 @@ class ShopeeReconciler:
 
     async def run_forever(self, interval: float, stop: asyncio.Event | None = None) -> None:
         """Poll every ``interval`` seconds until ``stop`` is set (or the task is cancelled)."""
-        stop = stop or asyncio.Event()
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:  # noqa: BLE001 - the poll must outlive one bad round
-                log.exception("shopee reconciliation round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=interval)
+        await every(interval, stop, self.run_once, "shopee reconciliation")
 
     async def _reconcile(self, shop: AuthorizedShop, report: Report) -> None:
         name = cursor_name(shop.shop_id)
