@@ -211,12 +211,14 @@ class ShopeeReconciler:
     async def run_once(self) -> Report:
         """Poll every authorized shop once; a shop that fails is reported, the others go on."""
         report = Report()
-        if self.lost_pushes:
+        shops_ = await anyio.to_thread.run_sync(authorized_shops, self.db)
+        # Lost pushes are the partner's, but with no shop authorized none are of ours.
+        if self.lost_pushes and shops_:
             try:
                 report.lost = await recover_lost_pushes(self.db, self.client)
             except (MarketplaceError, StorageUnavailable) as exc:
                 log.warning("shopee lost pushes not recovered this round: %s", exc)
-        for shop in await anyio.to_thread.run_sync(authorized_shops, self.db):
+        for shop in shops_:
             report.shops += 1
             try:
                 await self._learn_relation(shop)
