@@ -14,7 +14,7 @@ comes back is a new condition with a new alert, and re-evaluating never opens a 
 - ``customs_hold``: a parcel whose latest checkpoints say customs holds it, for ``customs``
   (such a parcel is not also "without checkpoint": customs holds take days).
 
-Exception states open their alerts in ingest (service/store.py) and resolve them there.
+Exception states open their alerts in ingest (service/store_writes.py) and resolve them there.
 Whatever opened or resolved an alert, :func:`dispatch` hands it over once: the log at
 once, and one ``alert_send`` outbox job per webhook sink and event (opened, resolved),
 keyed so a second dispatch adds nothing. ``notified`` on the alert records what was

@@ -31,7 +31,7 @@ from service.models import Change, Transition
 from service.models import Event as EventRow
 
 if TYPE_CHECKING:
-    from service.store import Writes
+    from service.store_writes import Writes
     from statemachines.aggregate import OrderAggregate
 
 CHANGES = cast(sa.Table, Change.__table__)
@@ -74,7 +74,7 @@ def _append(conn: Connection, names: Sequence[str], rows: Sequence[tuple[Any, ..
 def publish_transitions(conn: Connection, writes: Writes, now: datetime) -> None:
     """Publish the history rows a batch of ingest wrote (and the ones a refold took back).
 
-    Called by :func:`service.store.write` as the transaction's last ingest statement.
+    Called by :func:`service.store_writes.write` as the transaction's last ingest statement.
     """
     deleted = set(writes.transition_deletes)
     # writes.transitions: (order_pk, platform, order_id, *Change) per history row written.

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from service import shops, store
+from service import shops, store, store_writes
 from service.db import Database
 from service.models import Event as EventRow
 from statemachines.aggregate import OrderAggregate, Result
@@ -62,7 +62,7 @@ def ingest_in(conn: Connection, events: Sequence[Event], now: datetime) -> list[
         event = unique[key]
         fresh[(event.platform, event.order_id)].append(Journaled(new_id, event))
     results = apply_orders(conn, fresh, now)
-    store.write_ship_by(conn, events)
+    store_writes.write_ship_by(conn, events)
     answers = []
     answered: set[str] = set()
     for event in events:
@@ -107,7 +107,7 @@ def apply_orders(
         journals, recorded = store.load_journal(conn, late)
     policies = shops.arrange_policies(conn, [(k[0], rows[k].shop_id) for k in keys])
     results: dict[int, Result] = {}
-    writes = store.Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
+    writes = store_writes.Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
     folded: list[tuple[OrderKey, OrderAggregate]] = []
     for key in keys:
         row = rows[key]
@@ -144,7 +144,7 @@ def apply_orders(
         writes.add(rows[key], packages.get(rows[key].id, []), aggregate)
     # Journal rows are written as "applied"; only other outcomes cost an update.
     writes.outcomes = {i: r for i, r in results.items() if recorded.get(i, APPLIED) != r}
-    store.write(conn, writes, now)
+    store_writes.write(conn, writes, now)
     return results
 
 

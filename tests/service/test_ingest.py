@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service import store
+from service import store_writes
 from service.db import Database
 from service.ingest import ingest, reapply
 from service.models import Alert, OutboxJob, Transition
@@ -130,7 +130,7 @@ def test_a_failed_write_leaves_nothing_behind(db: Database, monkeypatch: pytest.
     def failing(*_args, **_kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(store, "write", failing)
+    monkeypatch.setattr(store_writes, "write", failing)
     with pytest.raises(RuntimeError):
         ingest(db, [order_event("O1", "READY_TO_SHIP", 1)])
     assert count(db, EventRow.__table__) == 0
