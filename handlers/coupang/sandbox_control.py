@@ -29,8 +29,8 @@ from starlette.routing import Route
 
 from handlers.coupang.sandbox_api import answer
 from handlers.coupang.sandbox_state import CoupangSandbox, SandboxError
+from handlers.sandbox_faults import ApiFaults
 from handlers.shopee.sandbox_control import _body, _get
-from handlers.shopee.sandbox_state import ApiFaults
 
 Control = Callable[[Request, CoupangSandbox], Awaitable[Any]]
 

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import random
 import threading
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.coupang.orders import KST, STATUSES
-from handlers.shopee.sandbox_state import API_FAULTS, ApiFaults, SandboxClock, SandboxError
+from handlers.sandbox_faults import ApiFaults, FaultScript, SandboxError
+from handlers.shopee.sandbox_state import SandboxClock
 
 __all__ = ["Box", "CoupangSandbox", "Item", "SandboxClock", "SandboxError", "STATUSES", "kst"]
 
@@ -161,7 +162,7 @@ class CoupangSandbox:
         self._lock = threading.RLock()
         self._rng = random.Random(f"{seed}:faults")
         self._ids = random.Random(f"{seed}:ids")
-        self._scripted: deque[str] = deque()
+        self._api_script = FaultScript(self._lock, self._rng)  # one generator for every fault
         self._next_box = 640000000000000000 + self._ids.randrange(10**12)
         self._next_order = 25000000000000 + self._ids.randrange(10**9)
 
@@ -301,21 +302,11 @@ class CoupangSandbox:
 
     def fail_next(self, kinds: Iterable[str]) -> None:
         """Make the next API calls fail in this order (500, 429 or hang), then go on as before."""
-        kinds = list(kinds)
-        if any(kind not in API_FAULTS for kind in kinds):
-            raise SandboxError(f"kinds must be some of {', '.join(API_FAULTS)}")
-        with self._lock:
-            self._scripted.extend(kinds)
+        self._api_script.fail_next(kinds)
 
     def next_fault(self) -> str | None:
         """The fault this call suffers before it is handled, if any (scripted first, then by rate)."""
-        with self._lock:
-            if self._scripted:
-                return self._scripted.popleft()
-            api = self.faults.api
-            if api.rate and self._rng.random() < api.rate:
-                return self._rng.choice(api.kinds)
-            return None
+        return self._api_script.next_fault(self.faults.api)
 
     def loses_answer(self) -> str | None:
         """Whether this acknowledgement or upload, once made, loses its answer (and how)."""

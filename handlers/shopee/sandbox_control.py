@@ -56,9 +56,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from handlers.sandbox_faults import ApiFaults, SandboxError
 from handlers.shopee.sandbox_carrier import CarrierSettings
 from handlers.shopee.sandbox_shipping import LogisticsSettings
-from handlers.shopee.sandbox_state import ApiFaults, SandboxError, ShopeeSandbox
+from handlers.shopee.sandbox_state import ShopeeSandbox
 
 Control = Callable[[Request, ShopeeSandbox], Awaitable[Any]]
 

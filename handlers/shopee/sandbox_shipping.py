@@ -21,9 +21,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
+from handlers.sandbox_faults import SandboxError
 from handlers.shopee.sandbox_api import ShopeeApiError
 from handlers.shopee.sandbox_carrier import Carrier
-from handlers.shopee.sandbox_state import Order, Package, SandboxError
+from handlers.shopee.sandbox_state import Order, Package
 
 if TYPE_CHECKING:
     from handlers.shopee.sandbox_state import ShopeeSandbox

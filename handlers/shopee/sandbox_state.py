@@ -14,13 +14,13 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from handlers.sandbox_faults import ApiFaults, FaultScript, SandboxError
 from handlers.shopee.sandbox_push import PushEngine, PushFaults
 
 if TYPE_CHECKING:
@@ -39,16 +39,7 @@ LOGISTICS_STATUSES = frozenset(f"LOGISTICS_{name}" for name in _BEFORE + _AFTER 
 INITIAL_LOGISTICS_STATUS = "LOGISTICS_NOT_START"
 TOKEN_LIFETIME = 4 * 3600  # access_token: 4 hours
 RETIRED_TOKEN_GRACE = 5 * 60  # the old access_token still works 5 minutes after a refresh
-API_FAULTS = ("500", "429", "hang")
 ORDER_STATUS_PUSH, TRACKING_NUMBER_PUSH = 3, 4
-
-
-class SandboxError(ValueError):
-    """A control request the sandbox cannot do; ``status`` is the HTTP answer for it."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class SandboxClock:
@@ -154,21 +145,6 @@ class Order:
         }
 
 
-@dataclass
-class ApiFaults:
-    """A share of API calls that fail: HTTP 500, 429, or an answer after ``hang_seconds``."""
-
-    rate: float = 0.0
-    kinds: tuple[str, ...] = ("500",)
-    hang_seconds: float = 2.0
-
-    def __post_init__(self) -> None:
-        if not 0.0 <= self.rate <= 1.0:
-            raise SandboxError("rate must be between 0 and 1")
-        if not self.kinds or any(kind not in API_FAULTS for kind in self.kinds):
-            raise SandboxError(f"kinds must be some of {', '.join(API_FAULTS)}")
-
-
 class ShopeeSandbox:
     """Shops, orders and tokens of a pretend Shopee, and the pushes its changes send."""
 
@@ -191,8 +167,7 @@ class ShopeeSandbox:
         self.pushes = PushEngine(partner_key, push_url, seed=seed, faults=faults)
         self._lock = threading.RLock()
         self._ids = random.Random(f"{seed}:ids")
-        self._fault_rng = random.Random(f"{seed}:api")
-        self._scripted: deque[str] = deque()
+        self._api_script = FaultScript(self._lock, random.Random(f"{seed}:api"))
         from handlers.shopee.sandbox_shipping import SandboxLogistics  # it builds on this module
 
         self.logistics: SandboxLogistics = SandboxLogistics(self, seed)
@@ -357,21 +332,11 @@ class ShopeeSandbox:
 
     def fail_next(self, kinds: Iterable[str]) -> None:
         """Make the next API calls fail in this order (500, 429 or hang), then go on as before."""
-        kinds = list(kinds)
-        if any(kind not in API_FAULTS for kind in kinds):
-            raise SandboxError(f"kinds must be some of {', '.join(API_FAULTS)}")
-        with self._lock:
-            self._scripted.extend(kinds)
+        self._api_script.fail_next(kinds)
 
     def next_api_fault(self) -> str | None:
         """The fault this API call suffers, if any (scripted first, then by rate)."""
-        with self._lock:
-            if self._scripted:
-                return self._scripted.popleft()
-            faults = self.api_faults
-            if faults.rate and self._fault_rng.random() < faults.rate:
-                return self._fault_rng.choice(faults.kinds)
-            return None
+        return self._api_script.next_fault(self.api_faults)
 
     # -- internals ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.sandbox import CoupangSandbox
-from handlers.shopee.sandbox_state import ApiFaults
+from handlers.sandbox_faults import ApiFaults
 from service.coupang_poll import CoupangPoller, Report, cursor_name, days
 from service.db import Database
 from service.models import Order, Package, Transition
