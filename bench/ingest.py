@@ -42,6 +42,7 @@ an error. Results go to stdout as a table; progress goes to stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import importlib.metadata
 import importlib.util
@@ -51,6 +52,7 @@ import os
 import secrets
 import signal
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -84,6 +86,7 @@ from bench.pushload import (  # noqa: E402
     PROFILE_MODE_ENV,
     PUSH_PATH,
 )
+from service.spool import spool_file  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The callback URL the pushes are signed for, as registered with Shopee (the service is
@@ -319,10 +322,12 @@ class Worker(AbstractContextManager["Worker"]):
 
 
 class Pushes:
-    """The harness's own look at the ``pushes`` table."""
+    """The harness's own look at the ``pushes`` table, and on SQLite at the push spool
+    beside the database (service/spool.py: pushes stored, not yet copied into ``pushes``)."""
 
     def __init__(self, url: str) -> None:
         self.engine = sa.create_engine(url)
+        self.spool = spool_file(url) if url.startswith("sqlite") else None
 
     def close(self) -> None:
         self.engine.dispose()
@@ -331,8 +336,17 @@ class Pushes:
         with self.engine.connect() as conn:
             return int(conn.execute(sa.text(sql)).scalar() or 0)
 
+    def spooled(self) -> int:
+        if self.spool is None or not os.path.exists(self.spool):
+            return 0
+        with contextlib.closing(sqlite3.connect(self.spool, timeout=60)) as conn:
+            try:
+                return int(conn.execute("SELECT count(*) FROM spool").fetchone()[0])
+            except sqlite3.OperationalError:  # not made yet: nothing was stored
+                return 0
+
     def unapplied(self) -> int:
-        return self._scalar("SELECT count(*) FROM pushes WHERE applied_at IS NULL")
+        return self._scalar("SELECT count(*) FROM pushes WHERE applied_at IS NULL") + self.spooled()
 
     def applied(self) -> int:
         return self._scalar("SELECT count(*) FROM pushes WHERE applied_at IS NOT NULL")
@@ -349,6 +363,7 @@ class Pushes:
                     sa.text("SELECT id, error FROM pushes WHERE error IS NOT NULL ORDER BY id LIMIT 5")
                 )
             ]
+        rows += self.spooled()
         return {"rows": int(rows), "applied": int(applied), "failed": int(failed), "errors": errors}
 
 
@@ -651,6 +666,7 @@ def run_service(
                     f"its last lines:\n{applier.tail()}"
                 )
         target.stored = count_rows(url)
+        target.stored["pushes"] += pushes.spooled()  # stored, not yet copied into pushes
         target.check = pushes.check()
     finally:
         pushes.close()
@@ -1122,7 +1138,8 @@ def _report_rows(target: Target) -> bool:
     agree = rows_stored == target.distinct_acked
     acknowledged = sum(p.acked for p in target.phases)
     print(
-        f"  stored: {rows_stored:,} rows in pushes for {target.distinct_acked:,} distinct bodies "
+        f"  stored: {rows_stored:,} rows in pushes (and the spool) for {target.distinct_acked:,} "
+        "distinct bodies "
         f"acknowledged (warm-up included; acknowledged {acknowledged:,} times in the phases, "
         "re-sends included) — "
         + ("OK, every acknowledged push is stored once" if agree else "MISMATCH")

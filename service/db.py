@@ -72,16 +72,73 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
+class WriteTurn:
+    """Writers of one SQLite file take turns: within the process on a lock, and between
+    processes on an ``flock`` of a file beside it.
+
+    SQLite lets one writer in at a time; a writer that finds the lock taken sleeps and
+    polls (1 to 100 ms at a time), so a writer would wait far longer than the other's
+    transaction takes. Taking turns instead hands the turn over at once: the kernel wakes
+    the ``flock``'s waiters as soon as it is freed. Re-entrant within a thread.
+    """
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path  # None: in memory, or not on POSIX: SQLite's own lock alone
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._fd: tuple[int, int] | None = None  # (pid, fd): a forked child opens its own
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+        self._depth += 1
+        if self._depth == 1:
+            fd = self._descriptor()
+            if fd is not None:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    self._depth -= 1
+                    self._lock.release()
+                    raise
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if self._depth == 1 and self._fd is not None and self._fd[0] == os.getpid():
+                fcntl.flock(self._fd[1], fcntl.LOCK_UN)
+        finally:
+            self._depth -= 1
+            self._lock.release()
+
+    def _descriptor(self) -> int | None:
+        # Opened once per process: a file descriptor inherited across fork would share
+        # its lock with the parent instead of excluding it.
+        if self.path is None or fcntl is None:
+            return None
+        pid = os.getpid()
+        if self._fd is None or self._fd[0] != pid:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except OSError:  # a read-only directory, say: SQLite's own lock still holds
+                self.path = None
+                return None
+            self._fd = (pid, fd)
+        return self._fd[1]
+
+    def close(self) -> None:
+        """Close the lock file (it is opened again if the turn is taken again)."""
+        if self._fd is not None and self._fd[0] == os.getpid():
+            os.close(self._fd[1])
+        self._fd = None
+
+
 class Database:
     """The engines and the transaction helpers every component shares."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
-        self._write_turn = threading.RLock() if self.dialect == "sqlite" else None
-        self._turn_depth = 0
-        self._turn_file = _turn_file(url) if self.dialect == "sqlite" else None
-        self._turn_fd: tuple[int, int] | None = None  # (pid, fd): a forked child opens its own
+        self._turn = WriteTurn(_turn_file(url)) if self.dialect == "sqlite" else None
+        self._spool: Any = None  # service.spool.Spool, opened on first use
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -116,47 +173,24 @@ class Database:
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the SQLite write turn (nothing on PostgreSQL).
-
-        SQLite lets one writer in at a time; a writer that finds the lock taken sleeps and
-        polls (1 to 100 ms at a time), so a writer would wait far longer than the other's
-        transaction takes: the web process's push inserts behind a worker's applying, say.
-        Taking turns instead hands the turn over at once: within the process on a lock,
-        and between processes on an ``flock`` of a file beside the database
-        (``<database>-writelock``), whose waiters the kernel wakes as soon as it is freed.
-        """
-        if self._write_turn is None:
+        """Hold the SQLite write turn (nothing on PostgreSQL): see :class:`WriteTurn`."""
+        if self._turn is None:
             yield
             return
-        with self._write_turn:
-            outer = self._turn_depth == 0
-            self._turn_depth += 1
-            fd = self._turn_descriptor() if outer else None
-            try:
-                if fd is not None:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    if fd is not None:
-                        fcntl.flock(fd, fcntl.LOCK_UN)
-            finally:
-                self._turn_depth -= 1
+        with self._turn:
+            yield
 
-    def _turn_descriptor(self) -> int | None:
-        # Opened once per process: a file descriptor inherited across fork would share
-        # its lock with the parent instead of excluding it.
-        if self._turn_file is None or fcntl is None:
-            return None
-        pid = os.getpid()
-        if self._turn_fd is None or self._turn_fd[0] != pid:
-            try:
-                fd = os.open(self._turn_file, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:  # a read-only directory, say: SQLite's own lock still holds
-                self._turn_file = None
-                return None
-            self._turn_fd = (pid, fd)
-        return self._turn_fd[1]
+    @property
+    def spool(self) -> Any:
+        """The push spool beside a SQLite database file (a :class:`service.spool.Spool`),
+        or None: on PostgreSQL and for an in-memory database pushes go straight to
+        ``pushes``."""
+        if self._spool is None and self.dialect == "sqlite":
+            from service.spool import Spool, spool_file
+
+            path = spool_file(self.url)
+            self._spool = Spool(path) if path else False
+        return self._spool or None
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -235,9 +269,11 @@ class Database:
         self.engine.dispose()
         if self.read_engine is not self.engine:
             self.read_engine.dispose()
-        if self._turn_fd is not None and self._turn_fd[0] == os.getpid():
-            os.close(self._turn_fd[1])
-        self._turn_fd = None
+        if self._turn is not None:
+            self._turn.close()
+        if self._spool:
+            self._spool.close()
+        self._spool = None
 
 
 def _turn_file(url: str) -> str | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from handlers.shopee.push import MalformedPush, parse_push
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
 from service.models import Push
+from service.spool import Spool, Spooled
 from statemachines.events import Event
 
 log = logging.getLogger("orderwatch.inbox")
@@ -50,22 +52,61 @@ class Applied:
 
 
 def apply_pending(db: Database, limit: int = 500, now: datetime | None = None) -> Applied:
-    """Apply up to ``limit`` unapplied pushes in one transaction; what was done."""
+    """Apply up to ``limit`` unapplied pushes in one transaction; what was done.
+
+    On SQLite the spooled pushes (service/spool.py) are copied into ``pushes`` first, in
+    the same transaction, and leave the spool once it has committed."""
     when = now or datetime.now(UTC)
+    spooled: list[Spooled] = []
+
+    def work(conn: Connection) -> Applied:
+        spooled[:] = _unspool(conn, db.spool, limit)
+        return _apply(conn, _claim(conn, limit), when)
+
     try:
-        return db.run_write(lambda conn: _apply(conn, _claim(conn, limit), when))
+        done = db.run_write(work)
     except StorageUnavailable:
         raise
     except Exception:  # noqa: BLE001 - one bad push must not hold up the others
         log.warning("a batch of pushes failed to apply; applying them one by one", exc_info=True)
+        spooled[:] = db.run_write(lambda conn: _unspool(conn, db.spool, limit))
+        _forget(db, spooled)
         return _apply_one_by_one(db, limit, when)
+    _forget(db, spooled)
+    return done
 
 
 def pending_count(db: Database) -> int:
-    """How many stored pushes are not applied yet."""
+    """How many stored pushes are not applied yet (spooled ones included)."""
     with db.read() as conn:
         query = sa.select(sa.func.count()).select_from(PUSHES).where(PUSHES.c.applied_at.is_(None))
-        return int(conn.execute(query).scalar_one())
+        unapplied = int(conn.execute(query).scalar_one())
+    return unapplied + (db.spool.count() if db.spool is not None else 0)
+
+
+def _unspool(conn: Connection, spool: Spool | None, limit: int) -> list[Spooled]:
+    # Copy the oldest spooled pushes into ``pushes``, unapplied; one copied before (or
+    # stored there by a push of the same body) is left as it is. What was taken.
+    if spool is None:
+        return []
+    rows = spool.take(limit)
+    if rows:
+        conn.exec_driver_sql(
+            "INSERT INTO pushes (dedupe_key, platform, code, shop_id, body, received_at, applied_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, NULL) ON CONFLICT (dedupe_key) DO NOTHING",
+            [(r.dedupe_key, r.platform, r.code, r.shop_id, r.body, r.received_at) for r in rows],
+        )
+    return rows
+
+
+def _forget(db: Database, spooled: Sequence[Spooled]) -> None:
+    # In ``pushes`` now, committed: out of the spool. A crash before this only means the
+    # next round finds them in ``pushes`` and forgets them then.
+    if db.spool is not None and spooled:
+        try:
+            db.spool.remove([row.id for row in spooled])
+        except sqlite3.OperationalError as exc:
+            raise StorageUnavailable(f"push spool unavailable: {exc}") from exc
 
 
 def _claim(conn: Connection, limit: int, ids: Sequence[int] | None = None) -> list[Any]:

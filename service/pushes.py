@@ -91,6 +91,9 @@ def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None 
         for key, i in first.items()
         for item in (pushes[i],)
     )
+    if db.spool is not None:
+        new = _spool(db, rows, received)
+        return [key in new and first[key] == i for i, key in enumerate(keys)]
     write = _write_postgres if db.is_postgres else _write_sqlite
     for attempt in range(3):
         try:
@@ -112,6 +115,32 @@ def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None 
         finally:
             raw.close()
     return [key in new and first[key] == i for i, key in enumerate(keys)]
+
+
+def _spool(db: Database, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[str]:
+    # A SQLite database file: into the spool (service/spool.py), so that storing never
+    # waits for an applying transaction. A body already in ``pushes`` is a duplicate; a
+    # body copied there meanwhile is found there by the applier, which only drops it.
+    try:
+        known = _stored_keys(db, [row[0] for row in rows])
+        return cast(set[str], db.spool.add([row for row in rows if row[0] not in known], _sqlite_time(now)))
+    except (sa.exc.DBAPIError, sqlite3.OperationalError) as exc:
+        cause = getattr(exc, "orig", exc)
+        raise StorageUnavailable(f"database unavailable: {type(cause).__name__}: {cause}") from exc
+
+
+def _stored_keys(db: Database, keys: Sequence[str]) -> set[str]:
+    raw = db.read_engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        found: set[str] = set()
+        for start in range(0, len(keys), _SQLITE_ROWS):
+            chunk = keys[start : start + _SQLITE_ROWS]
+            sql = f"SELECT dedupe_key FROM pushes WHERE dedupe_key IN ({', '.join('?' * len(chunk))})"
+            found.update(key for (key,) in cursor.execute(sql, chunk).fetchall())
+        return found
+    finally:
+        raw.close()
 
 
 _INSERT = "INSERT INTO pushes (dedupe_key, platform, code, shop_id, body, received_at, applied_at) "

@@ -16,6 +16,7 @@ from service.db import Database
 from service.models import Event as EventRow
 from service.models import Push
 from service.settings import Secret, Settings
+from service.spool import Spool
 from tests.shopee_pushes import (
     KEY,
     OLD_KEY,
@@ -118,16 +119,18 @@ def test_storage_down_is_503_and_recovers_without_a_restart(
     receiver: Receiver, db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = status_push(SN, "READY_TO_SHIP")
-    working = db.engine
+    working, spool = db.engine, db.spool
     broken = sa.create_engine(f"sqlite:///{tmp_path}/no-such-directory/down.db")
     db.engine = broken  # the app's own Database: the server keeps running throughout
+    if spool is not None:  # a SQLite file: pushes are stored in its spool first
+        db._spool = Spool(f"{tmp_path}/no-such-directory/down.db-spool")
     try:
         for _ in range(2):
             answer = receiver.post(body)
             assert answer.status_code == 503
             assert answer.json()["error"]["code"] == "storage_unavailable"
     finally:
-        db.engine = working
+        db.engine, db._spool = working, spool
         broken.dispose()
     assert receiver.counts() == {"pushes": 0, "events": 0, "transitions": 0}
     answer = receiver.post(body)  # Shopee's retry
