@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from service.db import Database
 
 log = logging.getLogger("orderwatch")
+WORKER_NICE = 10  # orderwatch worker --nice
 
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--pace", type=float, default=4.0, help="seconds between new orders (default 4)")
     worker = sub.add_parser("worker", help="apply stored pushes and run outbox jobs ('serve --no-worker')")
     worker.add_argument("--idle", type=float, default=0.2, help="seconds between looks when idle")
+    worker.add_argument(
+        "--nice",
+        type=int,
+        default=WORKER_NICE,
+        help=f"lower the worker's CPU priority by this much, so that a web process on the same "
+        f"machine answers first (default {WORKER_NICE}; 0 keeps it)",
+    )
     replay = sub.add_parser("replay", help="rebuild every order and package from the event journal")
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     reapply = sub.add_parser("reapply", help="apply again the journaled events that failed")
@@ -169,6 +178,12 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.idle > 0:
         raise ConfigurationError("--idle must be more than 0 seconds")
+    if not 0 <= args.nice <= 19:
+        raise ConfigurationError("--nice must be from 0 to 19")
+    if args.nice and hasattr(os, "nice"):
+        # Applying and running jobs can wait a little; acknowledging a push, or answering
+        # the team, should not wait for them when both share the machine's cores.
+        os.nice(args.nice)
     db = Database(settings.database_url)
     applier = Applier(db, idle=args.idle)
 
