@@ -138,18 +138,20 @@ def set_arrange_at(db: Database, platform: str, shop_id: str, arrange_at: str) -
     """Set when the shop's shipments are arranged (``approved`` or ``ready_to_ship``)."""
     if arrange_at not in ARRANGE_AT:
         raise ValueError(f"arrange_at must be one of {', '.join(ARRANGE_AT)}")
+    set_policy(db, platform, shop_id, arrange_at=None if arrange_at == "ready_to_ship" else arrange_at)
+
+
+def set_policy(db: Database, platform: str, shop_id: str, **values: str | None) -> None:
+    """Set some of a shop's policy columns (``None``: the default), adding the shop if unknown."""
 
     def work(conn: Connection) -> None:
-        value = None if arrange_at == "ready_to_ship" else arrange_at
         found = conn.execute(
-            SHOPS.update()
-            .where(SHOPS.c.platform == platform, SHOPS.c.shop_id == shop_id)
-            .values(arrange_at=value)
+            SHOPS.update().where(SHOPS.c.platform == platform, SHOPS.c.shop_id == shop_id).values(**values)
         )
         if not found.rowcount:
             conn.execute(
                 SHOPS.insert().values(
-                    platform=platform, shop_id=shop_id, arrange_at=value, created_at=datetime.now(UTC)
+                    platform=platform, shop_id=shop_id, created_at=datetime.now(UTC), **values
                 )
             )
 
