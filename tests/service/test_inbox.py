@@ -63,7 +63,8 @@ def test_a_push_that_cannot_be_applied_is_marked_with_its_error_and_the_rest_go_
     done = apply_pending(db)
     assert (done.pushes, done.failed) == (11, 1)
     with db.read() as conn:
-        error = conn.execute(sa.select(Push.error).where(Push.dedupe_key == body_key(refused.body))).scalar_one()
+        query = sa.select(Push.error).where(Push.dedupe_key == body_key(refused.body))
+        error = conn.execute(query).scalar_one()
     assert error is not None and "data object" in error
     assert pending_count(db) == 0 and states(db) == {"IN0000": "delivered", "IN0001": "delivered"}
 
