@@ -4,7 +4,7 @@ The counters live where the code that counts them keeps them (``app.state.push_c
 for pushes, :data:`TRANSITIONS` for the transitions this process wrote); a collector
 reads them at scrape time, so counting stays a dict increment on the hot path and tests
 can read the same numbers directly. The gauges (outbox depth and wait, poll lag, open
-alerts) are read from the database at scrape time, so they hold for every process that
+alerts, unapplied pushes) are read from the database at scrape time, so they hold for every process that
 shares it (``orderwatch worker`` processes serve no metrics of their own); each is one
 indexed query, and the scrape runs off the event loop.
 """
@@ -28,13 +28,14 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from service.db import Database
-from service.models import Alert, OutboxJob, PollCursor
+from service.models import Alert, OutboxJob, PollCursor, Push
 
 log = logging.getLogger("orderwatch.metrics")
 
 JOBS = cast(sa.Table, OutboxJob.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
 CURSORS = cast(sa.Table, PollCursor.__table__)
+PUSHES = cast(sa.Table, Push.__table__)
 
 
 class TransitionCounts:
@@ -107,7 +108,8 @@ class _AppCollector(Collector):
 
 
 def database_gauges(db: Database, now: datetime) -> list[Metric]:
-    """Outbox depth and wait, poll lag and open alerts, as the database says now."""
+    """Outbox depth and wait, poll lag, open alerts and unapplied pushes, as the database
+    says now."""
     jobs = GaugeMetricFamily(
         "orderwatch_outbox_jobs", "Outbox jobs by state (done ones are not counted)", labels=["state"]
     )
@@ -120,7 +122,14 @@ def database_gauges(db: Database, now: datetime) -> list[Metric]:
         labels=["cursor"],
     )  # fmt: skip
     alerts = GaugeMetricFamily("orderwatch_open_alerts", "Open alerts by kind", labels=["kind"])
+    unapplied = GaugeMetricFamily(
+        "orderwatch_pushes_unapplied", "Stored pushes not applied yet (on SQLite, spooled ones included)"
+    )
     with db.read() as conn:
+        waiting_pushes = conn.execute(
+            sa.select(sa.func.count()).select_from(PUSHES).where(PUSHES.c.applied_at.is_(None))
+        ).scalar_one()
+        unapplied.add_metric([], waiting_pushes + (db.spool.count() if db.spool is not None else 0))
         states = conn.execute(
             sa.select(JOBS.c.state, sa.func.count())
             .where(JOBS.c.state.in_(("pending", "running", "dead")))
@@ -143,7 +152,7 @@ def database_gauges(db: Database, now: datetime) -> list[Metric]:
         )
         for kind, n in conn.execute(query):
             alerts.add_metric([kind], n)
-    return [jobs, due, oldest, lag, alerts]
+    return [jobs, due, oldest, lag, alerts, unapplied]
 
 
 def new_registry(app: ASGIApp) -> CollectorRegistry:

@@ -7,19 +7,24 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
 import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
+from handlers.shopee.push import parse_push
 from service import metrics
 from service.alert_rules import Thresholds, evaluate
 from service.app import create_app
 from service.db import Database
+from service.inbox import apply_pending
 from service.ingest import ingest
 from service.models import OutboxJob, PollCursor
+from service.pushes import Received, store_pushes
 from service.settings import Settings
 from tests.factories import T0, command_event, order_event, package_event
 from tests.live_server import serve
+from tests.shopee_pushes import status_push
 
 
 @pytest.fixture
@@ -89,6 +94,17 @@ def test_an_empty_outbox_has_waited_zero_seconds(api: httpx.Client) -> None:
     found = scrape(api)
     assert found[("orderwatch_outbox_oldest_due_seconds", ())] == 0
     assert found[("orderwatch_outbox_due_jobs", ())] == 0
+
+
+def test_stored_pushes_wait_to_be_applied_until_the_applier_has_run(db: Database, api: httpx.Client) -> None:
+    bodies = [status_push(f"MP{n}", "READY_TO_SHIP") for n in range(3)]
+    documents = [orjson.loads(body) for body in bodies]
+    store_pushes(
+        db, [Received("shopee", parse_push(d), b, d) for b, d in zip(bodies, documents, strict=True)]
+    )
+    assert scrape(api)[("orderwatch_pushes_unapplied", ())] == 3  # this app applies nothing
+    assert apply_pending(db).pushes == 3
+    assert scrape(api)[("orderwatch_pushes_unapplied", ())] == 0
 
 
 def test_poll_lag_is_the_age_of_each_cursor(db: Database, api: httpx.Client) -> None:
