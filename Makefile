@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/postgres
 PYTEST_WORKERS ?= 2
+# worksteal: a worker that runs out takes queued tests from the other; with xdist's default
+# (load) the tests already queued on one worker wait for it while the other idles (~1 min)
+PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist worksteal -q
 
 .PHONY: install run test lint browser test-sqlite test-postgres bench clean
 
@@ -29,11 +32,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test-sqlite: $(STAMP)
-	ORDERWATCH_TEST_DATABASE_URL=sqlite $(BIN)/pytest -n $(PYTEST_WORKERS) -q
+	ORDERWATCH_TEST_DATABASE_URL=sqlite $(BIN)/pytest $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	@if $(BIN)/python -m tests.pg_ready "$(PG_TEST_URL)"; then \
-		ORDERWATCH_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest -n $(PYTEST_WORKERS) -q; \
+		ORDERWATCH_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
 	elif [ -n "$$ORDERWATCH_REQUIRE_POSTGRES" ]; then \
 		echo "PostgreSQL at $(PG_TEST_URL) does not answer, and it is required"; exit 1; \
 	else \
