@@ -195,8 +195,10 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         applier.start()
         log.info("worker: applying stored pushes and running outbox jobs")
         try:
-            async with running_outbox(settings, db, idle=args.idle) as outbox:
-                await stop.wait()
+            # The worker writes most of what the database's WAL holds: it checkpoints too.
+            with db.checkpoints():
+                async with running_outbox(settings, db, idle=args.idle) as outbox:
+                    await stop.wait()
         finally:
             await asyncio.to_thread(applier.stop)
         log.info("worker stopped after applying %d pushes; jobs %s", applier.applied, outbox.counts)

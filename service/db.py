@@ -237,8 +237,9 @@ class Database:
 
     @contextmanager
     def checkpoints(self, every: float = 1.0) -> Iterator[None]:
-        """While the block runs, checkpoint SQLite's WAL every ``every`` seconds in a thread
-        (PASSIVE: it never waits for writers), so commits do not pay for checkpoints."""
+        """While the block runs, checkpoint SQLite's WAL (the database's and the push
+        spool's) every ``every`` seconds in a thread (PASSIVE: it never waits for writers),
+        so commits do not pay for checkpoints."""
         if self.dialect != "sqlite":
             yield
             return
@@ -253,6 +254,8 @@ class Database:
                         raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
                     finally:
                         raw.close()
+                    if self.spool is not None:
+                        self.spool.checkpoint()
                 except (sa.exc.DBAPIError, sqlite3.Error):  # the database is away: later
                     continue
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from service.db import WriteTurn
+from service.db import AUTOCHECKPOINT_PAGES, WriteTurn
 
 LAYOUT = 1  # PRAGMA user_version of a spool made by this code
 ROWS_PER_INSERT = 2000  # 6 parameters a row, under SQLite's 32,766
@@ -97,6 +97,9 @@ class Spool:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
             conn.execute("PRAGMA busy_timeout=60000")
+            # As for the database: the serving process checkpoints in a thread of its own
+            # (Database.checkpoints), so that storing a push does not pay for one.
+            conn.execute(f"PRAGMA wal_autocheckpoint={AUTOCHECKPOINT_PAGES}")
             layout = conn.execute("PRAGMA user_version").fetchone()[0]
             if layout > LAYOUT:
                 raise SpoolError(f"the push spool has layout {layout}; this orderwatch knows {LAYOUT}")
@@ -159,6 +162,10 @@ class Spool:
             for start in range(0, len(ids), ROWS_PER_INSERT):
                 chunk = ids[start : start + ROWS_PER_INSERT]
                 conn.execute(f"DELETE FROM spool WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+
+    def checkpoint(self) -> None:
+        """Copy the spool's WAL into its file (PASSIVE: it never waits for a writer)."""
+        self._connection().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
     def count(self) -> int:
         """How many pushes are spooled."""

@@ -141,3 +141,16 @@ def test_a_spool_made_by_a_newer_orderwatch_is_refused(tmp_path: Path) -> None:
     with pytest.raises(SpoolError, match="layout 99"):
         spool.count()
     spool.close()
+
+
+def test_the_serving_process_checkpoints_the_spool_so_that_storing_does_not(db: Database) -> None:
+    store_pushes(db, pushes(200), NOW)
+    spool_file_size = Path(db.spool.path).stat().st_size
+    # Committing did not checkpoint (a plain connection would, past 1,000 pages)...
+    assert db.spool._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 1000
+    assert Path(db.spool.path + "-wal").stat().st_size > spool_file_size
+    with db.checkpoints(every=0.01):  # ...the serving process's checkpoint thread does
+        deadline = time.monotonic() + 10
+        while Path(db.spool.path).stat().st_size == spool_file_size:
+            assert time.monotonic() < deadline, "the spool was never checkpointed"
+            time.sleep(0.01)
