@@ -1,21 +1,23 @@
 """Receiving Shopee pushes: ``POST /webhooks/shopee`` over loopback HTTP, against a bare echo.
 
     .venv/bin/python bench/ingest.py [--quick] [--backend sqlite|postgres|all] [--pg-url URL]
-                                     [--duration S] [--concurrency C] [--profile TARGET]
+                                     [--duration S] [--concurrency C] [--rounds N] [--profile TARGET]
 
 Measures, in one run on one machine, with every server, worker and load generator in its
 own process (bench/pushload.py):
 
 1. **the service, web + worker** (the Procfile layout): ``orderwatch serve --no-migrate
    --no-worker --no-poll`` (uvicorn, one worker), which acknowledges a push once its raw
-   body is stored, together with one ``orderwatch worker --idle 0.05`` process, which
-   applies the stored pushes' events, on a fresh, migrated SQLite file and on a fresh
-   PostgreSQL database (``ow_bench_<pid>_<hex>``, dropped afterwards). Sent correctly
-   signed pushes: code 3 order statuses along whole order lives (UNPAID → READY_TO_SHIP →
-   PROCESSED → SHIPPED → COMPLETED, a few cancelled), code 4 tracking numbers, and ~2%
-   byte-identical re-sends.
+   body is stored, together with one ``orderwatch worker --idle 0.05`` process (at its
+   default lower CPU priority), which applies the stored pushes' events, on a fresh,
+   migrated SQLite file and on a fresh PostgreSQL database (``ow_bench_<pid>_<hex>``,
+   dropped afterwards). Sent correctly signed pushes: code 3 order statuses along whole
+   order lives (UNPAID → READY_TO_SHIP → PROCESSED → SHIPPED → COMPLETED, a few
+   cancelled), code 4 tracking numbers, and ~2% byte-identical re-sends.
 2. **the baseline**: a bare Starlette app on the same path that reads the body and answers
-   200, served by the same ``uvicorn.run`` call, sent the same pushes.
+   200, served by the same ``uvicorn.run`` call, sent the same pushes: a closed loop at the
+   start, and again after every server, so that each server's ratio is against the mean of
+   the echo runs right before and right after it (the machine is shared: drift cancels).
 3. For each: **phase A**, a closed loop of C keep-alive connections (default 64) for N s
    after a short warm-up: acknowledged (200) pushes/s, p50 and p99 latency; then **phase
    B**, an open loop at half the rate phase A measured, on a fixed schedule, latency
@@ -33,10 +35,12 @@ own process (bench/pushload.py):
    that the client is not what limits the figures.
 
 Targets (web + worker): acknowledged pushes/s ≥ 60% of the echo rate; p99 ≤ 30 ms at half
-the max rate. Pushes per transaction come from the service's ``orderwatch_push_commits_total``
-(``GET /metrics``), read before and after each phase. After each service run the rows of
-``pushes`` are checked: every acknowledged body stored once, every row applied, none with
-an error. Results go to stdout as a table; progress goes to stderr.
+the max rate. Everything is measured ``--rounds`` times (3 by default, 1 with ``--quick``);
+with several rounds the targets are judged on the median round. Pushes per transaction
+come from the service's ``orderwatch_push_commits_total`` (``GET /metrics``), read before
+and after each phase. After each service run the rows of ``pushes`` (and of the SQLite
+spool) are checked: every acknowledged body stored once, every row applied, none with an
+error. Results go to stdout as a table; progress goes to stderr.
 """
 
 from __future__ import annotations
@@ -566,6 +570,16 @@ class Target:
     server: str = ""
     layout: str = WEB_WORKER
     worker_exit: int | None = None  # the worker process's exit code (None: no worker)
+    echo: tuple[float, float] = (0.0, 0.0)  # echo's closed-loop rate right before and right after
+
+    @property
+    def echo_rate(self) -> float:
+        """The baseline of this server's ratio: the mean of the echo runs around it."""
+        return statistics.mean(self.echo)
+
+    @property
+    def ratio(self) -> float:
+        return self.closed.rate / self.echo_rate if self.closed and self.echo_rate else 0.0
 
     @property
     def phases(self) -> list[Phase]:
@@ -897,7 +911,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--profile-out", default=None, help="keep the profile as <this>.txt (and <this>.prof for cprofile)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=None,
+        help="measure every layout this many times, each between two echo runs; the targets are "
+        "judged on the median round (default 3, --quick 1)",
+    )
     args = parser.parse_args(argv)
+    rounds = args.rounds or (1 if args.quick else 3)
+    if rounds < 1:
+        parser.error("--rounds must be at least 1")
 
     duration = args.duration or (2.0 if args.quick else 8.0)
     warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1.0)
@@ -935,43 +959,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         echo = stack.enter_context(Server("echo", ["echo"]))
         first = Target("echo", "echo (bare Starlette)")
         measure(first, echo, s)
+        assert first.closed is not None
+        echoes = [first.closed]
+
+        def beside_echo(target: Target) -> None:
+            # The echo run after a server is also the one before the next: each server's
+            # ratio is against the echo runs right around it, so drift over the run cancels.
+            say("[echo] closed loop, between servers …")
+            after = run_phase(echo, "closed", s)
+            say(f"[echo]   {fmt_rate(after.rate)} acknowledged/s")
+            target.echo = (echoes[-1].rate, after.rate)
+            echoes.append(after)
+
+        versions: dict[str, str] = {}
         for backend in backends:
-            label = "SQLite" if backend == "sqlite" else "PostgreSQL"
-            target = Target(backend, f"{label} ({WEB_WORKER})")
             if backend == "postgres":
                 try:
-                    target.server = postgres_version(args.pg_url)
+                    versions[backend] = postgres_version(args.pg_url)
                 except sa.exc.OperationalError as exc:
                     reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
                     if args.backend == "postgres":
                         print(f"ingest.py: PostgreSQL at --pg-url does not answer: {reason}", file=sys.stderr)
                         return 2
                     say(f"[postgres] skipped: {reason}")
-                    skipped[label] = "no server at --pg-url"
-                    continue
-            with fresh_database(backend, args.sqlite_dir, args.pg_url) as url:
-                run_service(
-                    target,
-                    url,
-                    s,
-                    profile_mode=args.profile_mode if args.profile == backend else None,
-                    profile_out=args.profile_out,
-                )
-            targets.append(target)
-            for layout in (ALL_IN_ONE, WEB_ALONE):
-                other = Target(f"{backend} {layout}", f"{label} ({layout})", layout=layout)
+                    skipped["PostgreSQL"] = backend
+        for round_ in range(1, rounds + 1):
+            for backend in (b for b in backends if b not in skipped.values()):
+                label = "SQLite" if backend == "sqlite" else "PostgreSQL"
+                suffix = f" #{round_}" if rounds > 1 else ""
+                target = Target(f"{backend}{suffix}", f"{label} ({WEB_WORKER}){suffix}")
+                target.server = versions.get(backend, "")
+                profile = args.profile_mode if args.profile == backend and round_ == 1 else None
                 with fresh_database(backend, args.sqlite_dir, args.pg_url) as url:
-                    run_service(other, url, s, open_loop=False)
-                others.setdefault(backend, []).append(other)
-        say("[echo] again at the end: closed loop …")
-        last = run_phase(echo, "closed", s)
-        say(f"[echo]   {fmt_rate(last.rate)} acknowledged/s")
+                    run_service(target, url, s, profile_mode=profile, profile_out=args.profile_out)
+                beside_echo(target)
+                targets.append(target)
+                for layout in (ALL_IN_ONE, WEB_ALONE):
+                    other = Target(
+                        f"{backend} {layout}{suffix}", f"{label} ({layout}){suffix}", layout=layout
+                    )
+                    with fresh_database(backend, args.sqlite_dir, args.pg_url) as url:
+                        run_service(other, url, s, open_loop=False)
+                    beside_echo(other)
+                    others.setdefault(target.name, []).append(other)
+        last = echoes[-1]
     total = time.perf_counter() - began
 
     # -- report ------------------------------------------------------------------------
-    assert first.closed is not None
-    echo_rates = [first.closed.rate, last.rate]
-    echo_rate = statistics.mean(echo_rates)
     echo_open = first.open
     everything = [t for web in targets for t in (web, *others.get(web.name, []))]
     all_phases = [p for t in [first, *everything] for p in t.phases]
@@ -996,7 +1030,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"plus {duplicates:,} byte-identical re-sends ({duplicates / max(1, pushes + duplicates):.1%})"
     )
     print()
-    echo_cell = f"echo {fmt_rate(echo_rate)}/s"
     rows: list[list[Any]] = [
         [
             "load generator ceiling (raw asyncio server, canned 200)",
@@ -1007,8 +1040,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "",
         ],
         [
-            f"echo, closed loop C={s.concurrency}: answered/s (start / end of run)",
-            f"{fmt_rate(first.closed.rate)} / {fmt_rate(last.rate)} req/s",
+            f"echo, closed loop C={s.concurrency}: answered/s ({len(echoes)} runs, one between "
+            "every two servers: first / median / last)",
+            f"{fmt_rate(first.closed.rate)} / {fmt_rate(statistics.median(e.rate for e in echoes))} / "
+            f"{fmt_rate(last.rate)} req/s",
             "—",
             "—",
             "(info)",
@@ -1027,15 +1062,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     for target in targets:
         closed, opened = target.closed, target.open
         assert closed is not None
-        ratio = closed.rate / echo_rate if echo_rate else 0.0
         rows.append(
             [
                 f"{target.label}: acknowledged pushes/s, closed loop C={s.concurrency}",
                 f"{fmt_rate(closed.rate)} pushes/s",
-                echo_cell,
-                f"{ratio:.1%}",
+                _echo_cell(target),
+                f"{target.ratio:.1%}",
                 f"≥ {RATE_TARGET:.0%} of echo",
-                verdict(ratio >= RATE_TARGET),
+                verdict(target.ratio >= RATE_TARGET),
             ]
         )
         rows.append(
@@ -1087,15 +1121,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 [
                     f"{other.label}, {what}: acknowledged pushes/s, closed loop C={s.concurrency}",
                     f"{fmt_rate(alone.rate)} pushes/s, p50 / p99 {ms(alone.p50)} / {ms(alone.p99)}{applied}",
-                    echo_cell,
-                    f"{alone.rate / echo_rate:.1%}" if echo_rate else "—",
+                    _echo_cell(other),
+                    f"{other.ratio:.1%}",
                     "(info)",
                     "",
                 ]
             )
-    for label, reason in skipped.items():
+    if rounds > 1:
+        rows.extend(_medians(targets))
+    for label in skipped:
         rows.append(
-            [f"{label}: acknowledged pushes/s", "skipped", reason, "—", f"≥ {RATE_TARGET:.0%} of echo", "—"]
+            [
+                f"{label}: acknowledged pushes/s",
+                "skipped",
+                "no server at --pg-url",
+                "—",
+                f"≥ {RATE_TARGET:.0%} of echo",
+                "—",
+            ]
         )
     print(table(["measure", "figure", "baseline (same run)", "ratio", "target", "result"], rows))
     print()
@@ -1103,14 +1146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"echo A: {_details(first.closed)}")
     if echo_open:
         print(f"echo B: {_details(echo_open)}")
-    print(f"echo again: {_details(last)}")
-    drift = abs(first.closed.rate - last.rate) / max(first.closed.rate, last.rate, 1.0)
-    if drift > ECHO_DRIFT:
+    print(f"echo at the end: {_details(last)}")
+    moved = [t.label for t in everything if _drift(t) > ECHO_DRIFT]
+    if moved:
         print(
-            f"WARNING: echo's closed-loop rate moved by {drift:.0%} between the start and the end of the "
-            "run: something else was using the machine, so the ratios to echo are unreliable; run again"
+            f"WARNING: echo's closed-loop rate moved by more than {ECHO_DRIFT:.0%} across "
+            f"{', '.join(moved)}: something else was using the machine then, so those ratios are unreliable"
         )
-    client_busy = max(p.client_cpu / p.wall for p in [first.closed, last] if p.wall > 0) / s.clients
+    client_busy = max(p.client_cpu / p.wall for p in echoes if p.wall > 0) / s.clients
     if client_busy > 0.85:
         print(f"WARNING: the load generator used {client_busy:.0%} of its core against echo: try --clients 2")
     ok = True
@@ -1130,6 +1173,50 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(f"total {total:.1f} s")
     return 0 if ok else 1
+
+
+def _drift(target: Target) -> float:
+    before, after = target.echo
+    return abs(before - after) / max(before, after, 1.0)
+
+
+def _echo_cell(target: Target) -> str:
+    before, after = target.echo
+    return f"echo {fmt_rate(target.echo_rate)}/s (before {fmt_rate(before)}, after {fmt_rate(after)})"
+
+
+def _medians(targets: Sequence[Target]) -> list[list[Any]]:
+    """The verdict rows over the rounds: each backend's median ratio and median p99."""
+    rows: list[list[Any]] = []
+    for backend in dict.fromkeys(t.name.split(" #")[0] for t in targets):
+        mine = [t for t in targets if t.name.split(" #")[0] == backend]
+        label = mine[0].label.split(" #")[0]
+        ratios = [t.ratio for t in mine]
+        p99s = [t.open.p99 for t in mine if t.open is not None]
+        ratio = statistics.median(ratios)
+        rows.append(
+            [
+                f"**{label}: acknowledged pushes/s ÷ echo, median of {len(mine)} rounds**",
+                " / ".join(f"{r:.1%}" for r in ratios),
+                "each round against the echo runs around it",
+                f"{ratio:.1%}",
+                f"≥ {RATE_TARGET:.0%} of echo",
+                verdict(ratio >= RATE_TARGET),
+            ]
+        )
+        if p99s:
+            p99 = statistics.median(p99s)
+            rows.append(
+                [
+                    f"**{label}: p99 at half max, median of {len(p99s)} rounds**",
+                    " / ".join(ms(v) for v in p99s),
+                    "—",
+                    "—",
+                    f"≤ {P99_TARGET_MS:.0f} ms",
+                    verdict(p99 <= P99_TARGET_MS),
+                ]
+            )
+    return rows
 
 
 def _report_rows(target: Target) -> bool:
