@@ -43,7 +43,14 @@ CANCELLATION = (("IN_CANCEL", ()), ("CANCELLED", ("LOGISTICS_REQUEST_CANCELED",)
 Item = tuple[str | None, str]  # (package number or None for the order, status)
 
 
-@st.composite
+# Strategies built once: hypothesis validates each new strategy object, which cost more
+# than the draws themselves when ``lives`` built them anew for every example.
+PACKAGE_COUNT = st.integers(0, 2)
+CANCEL_AFTER = st.none() | st.integers(0, SHIPPED_AT - 1)
+FLOW_LENGTH = st.integers(1, len(FLOW))
+GAP = st.sampled_from([0, 1, 1, 7, 60, 3600])
+
+
 def _stretch(
     draw: st.DrawFn, order_status: str, package_statuses: tuple[str, ...], packages: Sequence[str]
 ) -> list[Item]:
@@ -57,7 +64,7 @@ def _stretch(
             lanes.append(lane)
     merged: list[Item] = []
     while lanes:
-        lane = draw(st.sampled_from(lanes))
+        lane = lanes[draw(st.integers(0, len(lanes) - 1))]  # st.integers is cached by its bounds
         merged.append(lane.pop(0))
         if not lane:
             lanes.remove(lane)
@@ -92,17 +99,14 @@ def lives(draw: st.DrawFn, holds_share_a_second: bool = True) -> list[Event]:
     ``holds_share_a_second=False`` keeps an IN_CANCEL a second or more after the event
     before it (see test_in_cancel_in_the_same_second_as_processed_holds_the_order).
     """
-    packages = [f"PN{n}" for n in range(1, draw(st.integers(0, 2)) + 1)]
-    cancel_after = draw(st.none() | st.integers(0, SHIPPED_AT - 1))
-    if cancel_after is None:
-        stretches = FLOW[: draw(st.integers(1, len(FLOW)))]
-    else:
-        stretches = FLOW[: cancel_after + 1] + CANCELLATION
-    items = [item for status, logistics in stretches for item in draw(_stretch(status, logistics, packages))]
+    packages = [f"PN{n}" for n in range(1, draw(PACKAGE_COUNT) + 1)]
+    cancel_after = draw(CANCEL_AFTER)
+    stretches = FLOW[: draw(FLOW_LENGTH)] if cancel_after is None else FLOW[: cancel_after + 1] + CANCELLATION
+    items = [item for status, logistics in stretches for item in _stretch(draw, status, logistics, packages)]
     if not items:
         items = [(None, "UNPAID")]
     # Strictly increasing times, sometimes equal (Shopee reports whole seconds).
-    gaps = draw(st.lists(st.sampled_from([0, 1, 1, 7, 60, 3600]), min_size=len(items), max_size=len(items)))
+    gaps = [draw(GAP) for _ in items]
     if not holds_share_a_second:
         gaps = [
             max(gap, 1) if item == (None, "IN_CANCEL") else gap for gap, item in zip(gaps, items, strict=True)
