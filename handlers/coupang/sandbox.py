@@ -3,12 +3,14 @@
 ``create_sandbox`` answers a Starlette app that serves the Open API calls orderwatch makes
 for order sheets (list by status over a day in Korean time with ``maxPerPage`` and
 ``nextToken``, one sheet by ``shipmentBoxId`` or by ``orderId``, acknowledgement, invoice
-upload), checking the CEA signature, with configurable faults (500, 429, hangs, lost
+upload) and the return/cancel request list (by the day of the requests), checking the CEA
+signature, with configurable faults (500, 429, hangs, lost
 answers, delays, duplicated rows). Its state, :class:`CoupangSandbox`, is
 ``app.state.sandbox``: tests drive it in-process, or over HTTP through the ``/sandbox``
 control endpoints. The modules:
 
 - :mod:`handlers.coupang.sandbox_state`: clock, boxes, actions, faults, counts;
+- :mod:`handlers.coupang.sandbox_returns`: the buyers' cancellations and returns;
 - :mod:`handlers.coupang.sandbox_api`: the Coupang endpoints and their checks;
 - :mod:`handlers.coupang.sandbox_control`: the control endpoints.
 

@@ -1,4 +1,5 @@
-"""The sandbox's Coupang Open API endpoints for order sheets, in Coupang's shapes.
+"""The sandbox's Coupang Open API endpoints for order sheets and return/cancel requests, in
+Coupang's shapes.
 
 Each call meets, in order: the configured faults (a share answer 500 or 429, or hang, as a
 gateway would, before anything is checked), the CEA signature (401 when it is missing,
@@ -25,10 +26,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from handlers.coupang.orders import KST, STATUSES
+from handlers.coupang.returns import KINDS
 from handlers.coupang.sandbox_state import CoupangSandbox
 from handlers.coupang.signing import verify
 
 BASE = "/v2/providers/openapi/apis/api/v4/vendors/{vendorId}"
+RETURN_CODES = tuple(k for k in KINDS if k != "CANCEL")
 Handler = Callable[[Request, CoupangSandbox], Awaitable[Any]]
 
 
@@ -126,11 +129,9 @@ def _bounds(first: date, last: date) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-async def _list(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+def _window(request: Request, sandbox: CoupangSandbox) -> tuple[tuple[int, int], int, int]:
+    """A list query's creation window (Unix seconds), page size and ``nextToken`` (0: none)."""
     params = request.query_params
-    status = params.get("status")
-    if status not in STATUSES:
-        raise CoupangApiError(400, f"status must be one of {', '.join(STATUSES)}")
     first = _day(params.get("createdAtFrom"), "createdAtFrom")
     last = _day(params.get("createdAtTo"), "createdAtTo")
     if last < first:
@@ -143,16 +144,47 @@ async def _list(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
     token = params.get("nextToken") or ""
     if token and not token.isdigit():
         raise CoupangApiError(400, "nextToken is invalid")
-    rows = sandbox.sheets(status, *_bounds(first, last))
-    if token:
-        rows = [b for b in rows if b.shipment_box_id > int(token)]
-    page = rows[: int(size_text)]
+    return _bounds(first, last), int(size_text), int(token or 0)
+
+
+async def _list(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    status = request.query_params.get("status")
+    if status not in STATUSES:
+        raise CoupangApiError(400, f"status must be one of {', '.join(STATUSES)}")
+    bounds, size, token = _window(request, sandbox)
+    rows = [b for b in sandbox.sheets(status, *bounds) if b.shipment_box_id > token]
+    page = rows[:size]
     more = len(rows) > len(page)
     listed = sandbox.duplicates(page)
     return {
         "data": [box.sheet() for box in listed],
         "nextToken": str(page[-1].shipment_box_id) if more else "",
     }
+
+
+async def _returns(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    params = request.query_params
+    if params.get("searchType"):
+        raise CoupangApiError(400, "The sandbox serves the per-day search only (no searchType).")
+    cancel_type = params.get("cancelType") or "RETURN"
+    status, order = params.get("status"), params.get("orderId")
+    if cancel_type not in ("RETURN", "CANCEL"):
+        raise CoupangApiError(400, "cancelType must be RETURN or CANCEL")
+    if cancel_type == "CANCEL" and (status or order):
+        raise CoupangApiError(400, "cancelType=CANCEL takes neither status nor orderId")
+    if cancel_type == "RETURN" and status not in RETURN_CODES and not (status is None and order):
+        raise CoupangApiError(400, f"status must be one of {', '.join(RETURN_CODES)} (or give orderId)")
+    bounds, size, token = _window(request, sandbox)
+    order_id = _number(order, "orderId") if order else None
+    kinds = ["CANCEL"] if cancel_type == "CANCEL" else [status] if status else list(RETURN_CODES)
+    with sandbox.lock:
+        found = {r.receipt_id: r for k in kinds for r in sandbox.returns.listing(k, *bounds, order_id)}
+        rows = [found[i] for i in sorted(found) if i > token]
+        page = rows[:size]
+        return {
+            "data": [r.row() for r in page],
+            "nextToken": str(page[-1].receipt_id) if len(rows) > len(page) else "",
+        }
 
 
 def _number(text: str, name: str) -> int:
@@ -220,9 +252,10 @@ async def _invoices(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]
 
 
 def api_routes() -> list[Route]:
-    """The order sheet endpoints."""
+    """The order sheet and return request endpoints."""
     return [
         Route(f"{BASE}/ordersheets", endpoint(_list), methods=["GET"], name="list"),
+        Route(f"{BASE}/returnRequests", endpoint(_returns), methods=["GET"], name="returns"),
         Route(
             f"{BASE}/ordersheets/acknowledgement",
             endpoint(_acknowledge, action=True),

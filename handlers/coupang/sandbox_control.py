@@ -7,6 +7,13 @@ steer faults, read the clock and what was asked of it.
     GET  /sandbox/boxes/{shipmentBoxId} the order sheet
     POST /sandbox/boxes/{shipmentBoxId}/status  {"status"} -> the order sheet
     POST /sandbox/advance               {"shipmentBoxId"?} -> {"moved": n}: one courier step
+    POST /sandbox/orders/{orderId}/cancel  {"shipmentBoxIds"?} -> {"receipts": [request, ...]}: the
+                                        buyer cancels (ACCEPT: at once; INSTRUCT: asks to stop)
+    POST /sandbox/boxes/{shipmentBoxId}/return  the request: the buyer returns a dispatched box
+    GET  /sandbox/receipts/{receiptId}  the request as the list shows it
+    POST /sandbox/receipts/{receiptId}/stop     the seller stops the requested box (출고중지완료)
+    POST /sandbox/receipts/{receiptId}/shipped  the seller had shipped it (이미출고): a return
+    POST /sandbox/receipts/{receiptId}/status   {"status"}: Coupang moves a return on
     POST /sandbox/faults                {"rate"?, "kinds"?: ["500"|"429"|"hang"], "hang_seconds"?,
                                          "fail_next"?: [kind, ...], "lose_rate"?, "delay_seconds"?,
                                          "duplicate_rate"?} -> the faults
@@ -94,6 +101,38 @@ async def _advance(request: Request, sandbox: CoupangSandbox) -> Any:
     return {"moved": sandbox.advance(_get(await _body(request), "shipmentBoxId", int))}
 
 
+async def _cancel(request: Request, sandbox: CoupangSandbox) -> Any:
+    boxes = _get(await _body(request), "shipmentBoxIds", list)
+    if boxes is not None and not all(isinstance(b, int) for b in boxes):
+        raise SandboxError("shipmentBoxIds must be a list of numbers")
+    with sandbox.lock:
+        made = sandbox.returns.cancel(_box_id(request, "orderId"), boxes)
+        return {"receipts": [receipt.row() for receipt in made]}
+
+
+async def _return(request: Request, sandbox: CoupangSandbox) -> Any:
+    with sandbox.lock:
+        return sandbox.returns.request_return(_box_id(request)).row()
+
+
+async def _receipt(request: Request, sandbox: CoupangSandbox) -> Any:
+    receipt_id, desk = _box_id(request, "receiptId"), sandbox.returns
+    action = request.path_params.get("action")
+    if action not in (None, "stop", "shipped", "status"):
+        raise SandboxError(f"no action {action!r}: stop, shipped or status", 404)
+    status = _get(await _body(request), "status", str) if action == "status" else None
+    if action == "status" and status is None:
+        raise SandboxError("status is required")
+    with sandbox.lock:
+        if action == "stop":
+            return desk.stop_shipment(receipt_id).row()
+        if action == "shipped":
+            return desk.already_shipped(receipt_id).row()
+        if status is not None:
+            return desk.set_status(receipt_id, status).row()
+        return desk.receipt(receipt_id).row()
+
+
 async def _faults(request: Request, sandbox: CoupangSandbox) -> Any:
     body = await _body(request)
     with sandbox.lock:
@@ -139,6 +178,10 @@ def control_routes() -> list[Route]:
         Route("/sandbox/boxes/{shipmentBoxId}", control(_box), methods=["GET"]),
         Route("/sandbox/boxes/{shipmentBoxId}/status", control(_status), methods=["POST"]),
         Route("/sandbox/advance", control(_advance), methods=["POST"]),
+        Route("/sandbox/orders/{orderId}/cancel", control(_cancel), methods=["POST"]),
+        Route("/sandbox/boxes/{shipmentBoxId}/return", control(_return), methods=["POST"]),
+        Route("/sandbox/receipts/{receiptId}", control(_receipt), methods=["GET"]),
+        Route("/sandbox/receipts/{receiptId}/{action:str}", control(_receipt), methods=["POST"]),
         Route("/sandbox/faults", control(_faults), methods=["POST"]),
         Route("/sandbox/counts", control(_counts), methods=["GET"]),
         Route("/sandbox/clock", control(_clock), methods=["GET", "POST"]),

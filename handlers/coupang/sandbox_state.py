@@ -2,7 +2,8 @@
 
 A box (one order sheet row) moves ACCEPT → INSTRUCT (acknowledgement) → DEPARTURE (invoice
 upload) → DELIVERING → FINAL_DELIVERY (the courier: :meth:`CoupangSandbox.advance`), or is
-set to any status by a test. Times are kept as Unix seconds on a :class:`SandboxClock` and
+set to any status by a test; the buyer may cancel or return boxes (``sandbox.returns``,
+:mod:`handlers.coupang.sandbox_returns`). Times are kept as Unix seconds on a :class:`SandboxClock` and
 shown in Korean time, as Coupang shows them. The sandbox counts every acknowledgement and
 invoice upload it received for each box, so tests can tell "done once" from "done twice".
 
@@ -17,11 +18,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from handlers.coupang.orders import KST, STATUSES
 from handlers.sandbox_faults import ApiFaults, FaultScript, SandboxError
 from handlers.shopee.sandbox_state import SandboxClock
+
+if TYPE_CHECKING:
+    from handlers.coupang.sandbox_returns import ReturnsDesk
 
 __all__ = ["Box", "CoupangSandbox", "Item", "SandboxClock", "SandboxError", "STATUSES", "kst"]
 
@@ -60,6 +64,8 @@ class Box:
     invoice_uploaded_at: int | None = None
     in_transit_at: int | None = None
     delivered_at: int | None = None
+    cancelled: bool = False  # every item cancelled by the buyer
+    stop_requested: bool = False  # the buyer asked to stop it; the seller has not answered
     receiver: dict[str, Any] = field(
         default_factory=lambda: {
             "name": "김*수",
@@ -98,12 +104,12 @@ class Box:
                     "orderPrice": item.sales_price * item.shipping_count,
                     "sellerProductId": 80000000 + item.vendor_item_id % 1000000,
                     "sellerProductName": item.name,
-                    "cancelCount": 0,
-                    "holdCountForCancel": 0,
+                    "cancelCount": item.shipping_count if self.cancelled else 0,
+                    "holdCountForCancel": item.shipping_count if self.stop_requested else 0,
                     "estimatedShippingDate": item.estimated_shipping_date,
                     "plannedShippingDate": "",
                     "invoiceNumberUploadDate": uploaded,
-                    "canceled": False,
+                    "canceled": self.cancelled,
                 }
                 for item in self.items
             ],
@@ -165,6 +171,9 @@ class CoupangSandbox:
         self._api_script = FaultScript(self._lock, self._rng)  # one generator for every fault
         self._next_box = 640000000000000000 + self._ids.randrange(10**12)
         self._next_order = 25000000000000 + self._ids.randrange(10**9)
+        from handlers.coupang.sandbox_returns import ReturnsDesk  # it builds on this module
+
+        self.returns: ReturnsDesk = ReturnsDesk(self, seed)
 
     @property
     def lock(self) -> threading.RLock:
@@ -263,7 +272,7 @@ class CoupangSandbox:
                     results.append(_result(box_id, False, "NOT_FOUND_SHIPMENT_BOX", True))
                     continue
                 self.acknowledgements[box_id] += 1
-                if box.status != "ACCEPT":
+                if box.status != "ACCEPT" or box.cancelled:
                     results.append(_result(box_id, False, "INVALID_STATUS", False))
                     continue
                 self._set(box, "INSTRUCT")
@@ -286,7 +295,7 @@ class CoupangSandbox:
                 numbers = {str(r.get("invoiceNumber") or "") for r in rows}
                 couriers = {str(r.get("deliveryCompanyCode") or "") for r in rows}
                 items = {int(r["vendorItemId"]) for r in rows}
-                if box.status != "INSTRUCT":
+                if box.status != "INSTRUCT" or box.cancelled or box.stop_requested:
                     results.append(_result(box_id, False, "INVALID_STATUS", False))
                 elif items != {i.vendor_item_id for i in box.items}:
                     results.append(_result(box_id, False, "NOT_FOUND_VENDOR_ITEM", False))
