@@ -70,10 +70,35 @@ COUPANG_PACKAGE: dict[str, Target] = {
     "NONE_TRACKING": _t("in_transit"),
 }
 
-ORDER_MAPS: dict[str, dict[str, Target]] = {"shopee": SHOPEE_ORDER, "coupang": COUPANG_ORDER}
+# Coupang's return and cancel requests (반품/취소 요청, read by handlers/coupang/returns.py),
+# which the contract's table does not list: read as Shopee's IN_CANCEL, CANCELLED and
+# TO_RETURN are. A stop-shipment request or a cancellation names one box: the box moves,
+# and the order follows its least advanced live box as with the sheets; a partial
+# cancellation holds the box for repacking. A return names the order (docs/decisions.md).
+COUPANG_CLAIM_ORDER: dict[str, Target] = {
+    "RELEASE_STOP_UNCHECKED": _t("on_hold", alert=True),
+    "PARTIAL_CANCEL": _t("on_hold", alert=True),
+    "CANCEL": _t("cancelled"),
+    "STOP_SHIPMENT": _t("cancelled"),
+    "RETURNS_UNCHECKED": _t("returning", alert=True),
+    "VENDOR_WAREHOUSE_CONFIRM": _t("returning"),
+    "REQUEST_COUPANG_CHECK": _t("returning"),
+    "RETURNS_COMPLETED": _t("returned"),
+}
+COUPANG_CLAIM_PACKAGE: dict[str, Target] = {
+    "RELEASE_STOP_UNCHECKED": _t("on_hold"),
+    "PARTIAL_CANCEL": _t("on_hold"),
+    "CANCEL": _t("cancelled"),
+    "STOP_SHIPMENT": _t("cancelled"),
+}
+
+ORDER_MAPS: dict[str, dict[str, Target]] = {
+    "shopee": SHOPEE_ORDER,
+    "coupang": {**COUPANG_ORDER, **COUPANG_CLAIM_ORDER},
+}
 PACKAGE_MAPS: dict[str, dict[str, Target]] = {
     "shopee": SHOPEE_PACKAGE,
-    "coupang": COUPANG_PACKAGE,
+    "coupang": {**COUPANG_PACKAGE, **COUPANG_CLAIM_PACKAGE},
 }
 PLATFORMS = ("shopee", "coupang")
 
