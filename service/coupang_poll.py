@@ -1,4 +1,5 @@
-"""The Coupang order poll: Coupang has no push, so orderwatch lists the vendor's order sheets.
+"""The Coupang order poll: Coupang has no push, so orderwatch lists the vendor's order sheets
+and its buyers' return and cancel requests.
 
 For each status (ACCEPT … NONE_TRACKING) it lists the sheets ordered on each Korean day
 from that status's cursor (less an overlap) to today, page by page (``nextToken``), and
@@ -7,16 +8,21 @@ of the boxes (``coupang_boxes``). A status's cursor, persisted in ``poll_cursors
 the end of a day only after every page of that day has committed, so a crash at any point
 re-lists, never skips; a duplicate is harmless (same dedupe key). Boxes still on their way
 are found again wherever they were ordered: each status after ACCEPT also lists back to the
-day of the oldest box not yet delivered (within ``MAX_OPEN_DAYS``).
+day of the oldest box not yet delivered nor cancelled (within ``MAX_OPEN_DAYS``).
+
+Return and cancel requests (CANCEL, RU, UC, PR, CC) are walked the same way, by the day they
+were made, each kind with its own cursor; :mod:`service.coupang_returns` ingests and
+remembers them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from typing import Any, cast
 
 import anyio
@@ -26,10 +32,13 @@ from sqlalchemy.engine import Connection
 from handlers.coupang.client import CoupangClient
 from handlers.coupang.orders import STATUSES, SheetError, day_start, kst_day, parse_time, sheet_events
 from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.returnrequests import ReturnRequests
+from handlers.coupang.returns import KINDS
 from handlers.errors import MarketplaceError
+from service import coupang_returns as returns
 from service.db import Database, StorageUnavailable
 from service.ingest import Ingested, ingest_in
-from service.models import CoupangBox
+from service.models import CoupangBox, Package
 from service.reconcile import read_cursor, write_cursor
 from service.rounds import every
 from service.settings import Settings
@@ -38,6 +47,7 @@ from statemachines.events import Event
 log = logging.getLogger("orderwatch.coupang.poll")
 
 BOXES = cast(sa.Table, CoupangBox.__table__)
+PACKAGES = cast(sa.Table, Package.__table__)
 DONE = ("FINAL_DELIVERY",)
 MAX_OPEN_DAYS = 31  # boxes ordered longer ago than this are no longer looked for
 MAX_PAGES = 1000  # per day and status: a guard against a token that never ends
@@ -49,6 +59,7 @@ class Report:
 
     pages: int = 0
     sheets: int = 0
+    receipts: int = 0
     events: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
@@ -74,10 +85,19 @@ def cursor_name(vendor_id: str, status: str) -> str:
 
 
 def open_since(db: Database, vendor_id: str, now: datetime) -> datetime | None:
-    """When the oldest box of the vendor still on its way was ordered (None: there is none)."""
+    """When the oldest box of the vendor still on its way was ordered (None: there is none);
+    a box the buyer cancelled is no longer on its way, whatever status its sheet keeps."""
     floor = now - timedelta(days=MAX_OPEN_DAYS)
+    cancelled = sa.select(PACKAGES.c.id).where(
+        PACKAGES.c.platform == "coupang",
+        PACKAGES.c.package_id == BOXES.c.shipment_box_id,
+        PACKAGES.c.state == "cancelled",
+    )
     query = sa.select(sa.func.min(BOXES.c.ordered_at)).where(
-        BOXES.c.vendor_id == vendor_id, BOXES.c.status.not_in(DONE), BOXES.c.ordered_at >= floor
+        BOXES.c.vendor_id == vendor_id,
+        BOXES.c.status.not_in(DONE),
+        BOXES.c.ordered_at >= floor,
+        ~sa.exists(cancelled),
     )
     with db.read() as conn:
         found = conn.execute(query).scalar()
@@ -153,8 +173,12 @@ def days(start: datetime, end: datetime) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+Fetch = Callable[[str], Awaitable[tuple[list[dict[str, Any]], str]]]
+Ingest = Callable[[Database, str, Sequence[Mapping[str, Any]], datetime], tuple[list[Ingested], int]]
+
+
 class CoupangPoller:
-    """Polls one vendor's order sheets, once or on a schedule."""
+    """Polls one vendor's order sheets and return requests, once or on a schedule."""
 
     def __init__(
         self,
@@ -165,35 +189,58 @@ class CoupangPoller:
         lookback_days: int = 7,
         per_page: int = 50,
         statuses: Sequence[str] = STATUSES,
+        returns: Sequence[str] = KINDS,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.db = db
         self.sheets = sheets
+        self.receipts = ReturnRequests(sheets.client)
         self.vendor_id = sheets.client.vendor_id
         self.overlap = timedelta(seconds=overlap)
         self.lookback = timedelta(days=lookback_days)
         self.per_page = per_page
         self.statuses = tuple(statuses)
+        self.return_kinds = tuple(returns)
         self.clock = clock
         self.last_success: datetime | None = None
 
     async def run_once(self) -> Report:
-        """List every status once; a status that fails is reported, the others go on."""
+        """List every status and request kind once; one that fails is reported, the others go on."""
         report = Report()
         now = self.clock()
-        oldest = await anyio.to_thread.run_sync(open_since, self.db, self.vendor_id, now)
-        for status in self.statuses:
+        boxes = await anyio.to_thread.run_sync(open_since, self.db, self.vendor_id, now)
+        requests = await anyio.to_thread.run_sync(returns.open_since, self.db, self.vendor_id, now)
+        walks: list[tuple[str, str, datetime | None, Callable[[date], Awaitable[None]]]] = [
+            (
+                status,
+                cursor_name(self.vendor_id, status),
+                None if status == "ACCEPT" else boxes,
+                partial(self._sheet_day, status, report=report),
+            )
+            for status in self.statuses
+        ]
+        walks += [
+            (
+                f"returns:{kind}",
+                returns.cursor_name(self.vendor_id, kind),
+                requests if kind in returns.FOLLOWED else None,
+                partial(self._receipt_day, kind, report=report),
+            )
+            for kind in self.return_kinds
+        ]
+        for what, name, oldest, list_day in walks:
             try:
-                await self._poll(status, now, None if status == "ACCEPT" else oldest, report)
+                await self._walk(name, now, oldest, list_day)
             except (MarketplaceError, StorageUnavailable) as exc:
-                report.failed.append(status)
-                log.warning("coupang poll of %s failed: %s", status, exc)
+                report.failed.append(what)
+                log.warning("coupang poll of %s failed: %s", what, exc)
         if not report.failed:
             self.last_success = now
         log.info(
-            "coupang poll: %d pages, %d sheets, %d events %s, %d skipped, failed: %s",
+            "coupang poll: %d pages, %d sheets, %d requests, %d events %s, %d skipped, failed: %s",
             report.pages,
             report.sheets,
+            report.receipts,
             report.events,
             report.outcomes,
             report.skipped,
@@ -205,36 +252,52 @@ class CoupangPoller:
         """Poll every ``interval`` seconds until ``stop`` is set (or the task is cancelled)."""
         await every(interval, stop, self.run_once, "coupang poll")
 
-    async def _poll(self, status: str, now: datetime, oldest: datetime | None, report: Report) -> None:
-        name = cursor_name(self.vendor_id, status)
+    async def _walk(
+        self, name: str, now: datetime, oldest: datetime | None, list_day: Callable[[date], Awaitable[None]]
+    ) -> None:
+        """List each Korean day from cursor ``name`` (back to ``oldest`` when given), less the
+        overlap, to today; the cursor moves to a day's end once the day is listed."""
         saved = await anyio.to_thread.run_sync(read_cursor, self.db, name)
         cursor = datetime.fromisoformat(saved) if saved else now - self.lookback
         start = min(cursor, oldest) if oldest else cursor
         for day in days(start - self.overlap, now):
-            await self._list_day(status, day, report)
+            await list_day(day)
             reached = min(day_start(day + timedelta(days=1)), now)
             if saved is None or reached > cursor:
                 await anyio.to_thread.run_sync(write_cursor, self.db, name, reached.isoformat())
                 cursor, saved = reached, reached.isoformat()
 
-    async def _list_day(self, status: str, day: date, report: Report) -> None:
+    async def _sheet_day(self, status: str, day: date, report: Report) -> None:
+        async def fetch(token: str) -> tuple[list[dict[str, Any]], str]:
+            page = await self.sheets.list_page(status, day, token, self.per_page)
+            report.sheets += len(page.sheets)
+            return page.sheets, page.next_token
+
+        await self._pages(fetch, ingest_sheets, f"{status} on {day}", report)
+
+    async def _receipt_day(self, kind: str, day: date, report: Report) -> None:
+        async def fetch(token: str) -> tuple[list[dict[str, Any]], str]:
+            page = await self.receipts.list_page(kind, day, token, self.per_page)
+            report.receipts += len(page.receipts)
+            return page.receipts, page.next_token
+
+        await self._pages(fetch, returns.ingest_receipts, f"requests {kind} on {day}", report)
+
+    async def _pages(self, fetch: Fetch, ingest: Ingest, what: str, report: Report) -> None:
+        """Fetch and ingest page after page until the token ends (each page its own transaction)."""
         token = ""
         for _ in range(MAX_PAGES):
-            page = await self.sheets.list_page(status, day, token, self.per_page)
+            rows, next_token = await fetch(token)
             report.pages += 1
-            report.sheets += len(page.sheets)
-            if page.sheets:
-                seen = self.clock()
+            if rows:
                 answers, skipped = await anyio.to_thread.run_sync(
-                    ingest_sheets, self.db, self.vendor_id, page.sheets, seen
+                    ingest, self.db, self.vendor_id, rows, self.clock()
                 )
                 report.skipped += skipped
                 report.events += len(answers)
                 for answer in answers:
                     report.outcomes[answer.outcome] = report.outcomes.get(answer.outcome, 0) + 1
-            if not page.next_token or page.next_token == token:
+            if not next_token or next_token == token:
                 return
-            token = page.next_token
-        log.warning(
-            "coupang poll of %s on %s: more than %d pages, the rest next round", status, day, MAX_PAGES
-        )
+            token = next_token
+        log.warning("coupang poll of %s: more than %d pages, the rest next round", what, MAX_PAGES)

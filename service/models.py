@@ -320,6 +320,22 @@ class CoupangBox(Base):
     updated_at: Mapped[datetime]
 
 
+class CoupangReceipt(Base):
+    """A Coupang return or cancel request the order poller has seen: when it was made and
+    its last status (as orderwatch reads it), so that the days of requests still under way
+    are listed again."""
+
+    __tablename__ = "coupang_receipts"
+    __table_args__ = (sa.Index("ix_coupang_receipts_open", "vendor_id", "status", "created_at"),)
+
+    receipt_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    vendor_id: Mapped[str] = mapped_column(sa.String(64))
+    order_id: Mapped[str] = mapped_column(sa.String(64))
+    status: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Document(Base):
     """A file a marketplace made for a package, kept to be served (the airway bill)."""
 

@@ -1,0 +1,110 @@
+"""Coupang return and cancel requests in the order poll: ingest a page of them, remember them.
+
+Coupang lists requests by the day they were made and by their current status, so a request
+made days ago that moves on (a stop-shipment request the seller answers, a return Coupang
+completes) is only seen by listing its day again under the new status. ``coupang_receipts``
+(migration 0012) remembers each request's day and last status; the statuses a request
+moves on to (UC, PR, CC) are listed back to the day of the oldest request not yet final,
+within ``MAX_OPEN_DAYS``. :class:`service.coupang_poll.CoupangPoller` walks the days.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from handlers.coupang.orders import parse_time
+from handlers.coupang.returns import FINAL, ReceiptError, receipt_events, receipt_ids, receipt_status
+from service.db import Database
+from service.ingest import Ingested, ingest_in
+from service.models import CoupangReceipt
+from statemachines.events import Event
+
+log = logging.getLogger("orderwatch.coupang.returns")
+
+RECEIPTS = cast(sa.Table, CoupangReceipt.__table__)
+MAX_OPEN_DAYS = 31  # Coupang's longest window; older requests are no longer looked for
+FOLLOWED = ("UC", "PR", "CC")  # statuses a request reaches after it was made
+
+
+def cursor_name(vendor_id: str, kind: str) -> str:
+    """The ``poll_cursors`` name of a request kind's cursor (CANCEL, RU, UC, PR, CC)."""
+    return f"coupang:returns:{vendor_id}:{kind}"
+
+
+def open_since(db: Database, vendor_id: str, now: datetime) -> datetime | None:
+    """When the oldest request of the vendor still under way was made (None: there is none)."""
+    query = sa.select(sa.func.min(RECEIPTS.c.created_at)).where(
+        RECEIPTS.c.vendor_id == vendor_id,
+        RECEIPTS.c.status.not_in(sorted(FINAL)),
+        RECEIPTS.c.created_at >= now - timedelta(days=MAX_OPEN_DAYS),
+    )
+    with db.read() as conn:
+        found = conn.execute(query).scalar()
+    return cast(datetime | None, found)
+
+
+def remember(conn: Connection, vendor_id: str, receipts: Iterable[Mapping[str, Any]], now: datetime) -> None:
+    """Record each request's day and last status (inside the caller's transaction)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for receipt in receipts:
+        made = parse_time(receipt.get("createdAt"))
+        if made is None:
+            continue
+        receipt_id, order_id = receipt_ids(receipt)
+        rows[receipt_id] = {
+            "receipt_id": receipt_id,
+            "vendor_id": vendor_id,
+            "order_id": order_id,
+            "status": receipt_status(receipt)[:64],
+            "created_at": made,
+            "updated_at": now,
+        }
+    if not rows:
+        return
+    known = set(
+        conn.execute(sa.select(RECEIPTS.c.receipt_id).where(RECEIPTS.c.receipt_id.in_(list(rows)))).scalars()
+    )
+    fresh = [row for receipt_id, row in sorted(rows.items()) if receipt_id not in known]
+    if fresh:
+        conn.execute(RECEIPTS.insert(), fresh)
+    changed = [
+        {"r_id": receipt_id, "r_status": row["status"], "r_now": now}
+        for receipt_id, row in sorted(rows.items())
+        if receipt_id in known
+    ]
+    if changed:
+        conn.execute(
+            RECEIPTS.update()
+            .where(RECEIPTS.c.receipt_id == sa.bindparam("r_id"))
+            .values(status=sa.bindparam("r_status"), updated_at=sa.bindparam("r_now")),
+            changed,
+        )
+
+
+def ingest_receipts(
+    db: Database, vendor_id: str, receipts: Sequence[Mapping[str, Any]], seen: datetime, source: str = "poll"
+) -> tuple[list[Ingested], int]:
+    """Ingest requests and remember them, in one transaction; the answers and how many
+    requests were skipped as malformed."""
+    events: list[Event] = []
+    good: list[Mapping[str, Any]] = []
+    for receipt in receipts:
+        try:
+            events.extend(receipt_events(vendor_id, receipt, seen=seen, source=source))
+        except ReceiptError as exc:
+            log.warning("coupang: skipped a return request: %s", exc)
+            continue
+        good.append(receipt)
+
+    def work(conn: Connection) -> list[Ingested]:
+        answers = ingest_in(conn, events, seen) if events else []
+        remember(conn, vendor_id, good, seen)
+        return answers
+
+    return db.run_write(work), len(receipts) - len(good)
