@@ -2,14 +2,17 @@
 
 **Acknowledge** (job ``acknowledge``, written when a Coupang order reaches ``processing``),
 when the vendor's policy says so (``orderwatch shops acknowledge``): read every box of the
-order as Coupang has it now, and acknowledge those still in ACCEPT (상품준비중 처리, at most
-50 per call, one attempt per call). Then read the order again — the buyer may have changed
-the address while it was ACCEPT — and ingest what Coupang says (the boxes' INSTRUCT).
+order as Coupang has it now, and acknowledge those still in ACCEPT and not cancelled by the
+buyer (상품준비중 처리, at most 50 per call, one attempt per call). Then read the order again —
+the buyer may have changed the address while it was ACCEPT — and ingest what Coupang says
+(the boxes' INSTRUCT).
 
 **Upload invoice** (job ``upload_invoice``, written once per box and tracking number when
 the box has a tracking number and its order is ``ready_to_ship``, whichever comes first):
 read the box; if Coupang already has it dispatched (an earlier try whose answer was lost,
-or the seller in Wing) there is nothing to do; else upload the courier code and number for
+or the seller in Wing), or the buyer cancelled it, there is nothing to do; while the order or
+the box is on hold (a stop-shipment request, an operator's hold) it looks again after the
+next poll (``Again``); else upload the courier code and number for
 every item of the box, then ingest the box's new status (DEPARTURE).
 
 Both read Coupang before acting, so a retry after a lost answer never acts twice. A box's
@@ -29,7 +32,7 @@ from typing import Any, cast
 import anyio
 import sqlalchemy as sa
 
-from handlers.coupang.orders import DISPATCHED, PLATFORM
+from handlers.coupang.orders import DISPATCHED, PLATFORM, cancelled, held_for_cancel
 from handlers.coupang.ordersheets import MAX_ACKNOWLEDGE, BoxResult, OrderSheets, invoice_dtos
 from service.coupang_poll import ingest_sheets
 from service.coupang_shops import acknowledges
@@ -40,6 +43,7 @@ from service.outbox import Again, Context, Handler, Job, JobFailed, JobRefused
 log = logging.getLogger("orderwatch.coupang.actions")
 
 ORDERS = cast(sa.Table, Order.__table__)
+CANCELLED = frozenset({"cancelled", "rejected"})  # order or box states that ship nothing
 PACKAGES = cast(sa.Table, Package.__table__)
 
 # Coupang's deliveryCompanyCode values (the invoice upload's courier table), and the names
@@ -195,7 +199,7 @@ async def acknowledge(job: Job, ctx: Context) -> Again | None:
         return None
     now = await sheets.order(int(job.order_id))
     await _learn(db, vendor_id, now)
-    waiting = [s["shipmentBoxId"] for s in now if s.get("status") == "ACCEPT"]
+    waiting = [s["shipmentBoxId"] for s in now if s.get("status") == "ACCEPT" and not cancelled(s)]
     if not waiting:
         return None
     results: list[BoxResult] = []
@@ -203,7 +207,7 @@ async def acknowledge(job: Job, ctx: Context) -> Again | None:
         results += await sheets.acknowledge(waiting[start : start + MAX_ACKNOWLEDGE])
     after = await sheets.order(int(job.order_id))  # the address may have changed meanwhile
     await _learn(db, vendor_id, after)
-    left = {s["shipmentBoxId"] for s in after if s.get("status") == "ACCEPT"}
+    left = {s["shipmentBoxId"] for s in after if s.get("status") == "ACCEPT" and not cancelled(s)}
     _judge(results, left, f"acknowledge order {job.order_id}")
     return None
 
@@ -215,11 +219,20 @@ async def upload_invoice(job: Job, ctx: Context) -> Again | None:
     box = await anyio.to_thread.run_sync(read_box, db, job.order_id, job.package_id or "")
     if box is None or not box.tracking_number or not box.package_id.isdigit():
         return None
+    if CANCELLED & {box.order_state, box.state}:
+        return None  # the buyer cancelled it: it must not ship
+    wait = float(getattr(ctx.resources.get("settings"), "coupang_poll_seconds", 300.0))
+    if "on_hold" in (box.order_state, box.state):
+        return Again(wait, f"box {box.package_id} is held (order {box.order_state}, box {box.state})")
     sheet = await sheets.sheet(int(box.package_id))
     await _learn(db, box.shop_id, [sheet])
     status = sheet.get("status")
     if status in DISPATCHED:
         return None  # uploaded already: by an earlier try whose answer was lost, or in Wing
+    if cancelled(sheet):
+        return None  # cancelled at Coupang before our poll saw the request
+    if held_for_cancel(sheet):
+        return Again(wait, f"box {box.package_id}: the buyer asked to stop it (holdCountForCancel)")
     if status == "ACCEPT":
         raise JobFailed(f"box {box.package_id} is not acknowledged yet (ACCEPT)")
     courier = courier_code(box.carrier)

@@ -84,6 +84,27 @@ def _items(sheet: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return [i for i in items if isinstance(i, Mapping)] if isinstance(items, list) else []
 
 
+def _count(item: Mapping[str, Any], name: str) -> int:
+    value = item.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def cancelled(sheet: Mapping[str, Any]) -> bool:
+    """Whether the buyer cancelled every item of the box (``canceled``, or ``cancelCount``
+    reaching ``shippingCount``): nothing is left to ship."""
+    items = _items(sheet)
+    return bool(items) and all(
+        i.get("canceled") is True or _count(i, "cancelCount") >= max(1, _count(i, "shippingCount"))
+        for i in items
+    )
+
+
+def held_for_cancel(sheet: Mapping[str, Any]) -> bool:
+    """Whether an item of the box waits for the seller's answer to a stop-shipment request
+    (``holdCountForCancel``, 취소 대기 수량)."""
+    return any(_count(i, "holdCountForCancel") > 0 for i in _items(sheet))
+
+
 def _ids(sheet: Mapping[str, Any]) -> tuple[str, str, str]:
     if not isinstance(sheet, Mapping):
         raise SheetError("an order sheet must be a JSON object")
