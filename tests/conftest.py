@@ -3,7 +3,7 @@
 ``ORDERWATCH_TEST_DATABASE_URL`` picks the backend: ``sqlite`` (the default) gives each
 test a copy of a migrated SQLite file; a ``postgresql+psycopg://`` URL names a server on
 which each test worker creates its own database, migrated by Alembic, emptied between
-tests.
+tests (row by row, and its sequences restarted: cheaper than TRUNCATE on tables this small).
 """
 
 from __future__ import annotations
@@ -25,7 +25,13 @@ from service.models import Base
 hypothesis_settings.register_profile("ci", deadline=None, print_blob=True)
 hypothesis_settings.load_profile("ci")
 
-TABLES = ", ".join(t.name for t in reversed(Base.metadata.sorted_tables))
+# Dependent tables first, so that emptying them one by one meets no foreign key.
+TABLES = list(reversed(Base.metadata.sorted_tables))
+# What TRUNCATE ... RESTART IDENTITY did: every sequence starts again.
+RESTART_SEQUENCES = sa.text(
+    "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
+    "FROM pg_sequences WHERE schemaname = current_schema()"
+)
 
 
 def backend_url() -> str:
@@ -66,9 +72,12 @@ def database_url(database_template: str, tmp_path: Path) -> str:
         target = tmp_path / "test.db"
         shutil.copyfile(database_template.removeprefix("sqlite:///"), target)
         return f"sqlite:///{target}"
-    engine = sa.create_engine(database_template)
+    # TRUNCATE gave each of the 18 tables new files, about 0.15 s a test; DELETE a tenth of that.
+    engine = sa.create_engine(database_template, poolclass=sa.pool.NullPool)
     with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        for table in TABLES:
+            conn.execute(table.delete())
+        conn.execute(RESTART_SEQUENCES)
     engine.dispose()
     return database_template
 
