@@ -20,7 +20,10 @@ def serve(app: Any) -> Iterator[str]:
 
     The server is orderwatch's own (:class:`service.stream.Server`): its shutdown ends open
     event streams as ``orderwatch serve`` does."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP named, as when uvicorn binds the port itself: asyncio sets TCP_NODELAY only
+    # on sockets of that protocol, and without it every keep-alive answer waited ~40 ms for
+    # the client's delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
