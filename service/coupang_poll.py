@@ -36,13 +36,13 @@ from handlers.coupang.returnrequests import ReturnRequests
 from handlers.coupang.returns import KINDS
 from handlers.errors import MarketplaceError
 from service import coupang_returns as returns
+from service.coupang_ingest import ingest_documents, upsert_statuses
 from service.db import Database, StorageUnavailable
-from service.ingest import Ingested, ingest_in
+from service.ingest import Ingested
 from service.models import CoupangBox, Package
 from service.reconcile import read_cursor, write_cursor
 from service.rounds import every
 from service.settings import Settings
-from statemachines.events import Event
 
 log = logging.getLogger("orderwatch.coupang.poll")
 
@@ -120,28 +120,7 @@ def remember(conn: Connection, vendor_id: str, sheets: Iterable[Mapping[str, Any
             "ordered_at": ordered,
             "updated_at": now,
         }
-    if not rows:
-        return
-    known = set(
-        conn.execute(
-            sa.select(BOXES.c.shipment_box_id).where(BOXES.c.shipment_box_id.in_(list(rows)))
-        ).scalars()
-    )
-    fresh = [row for box, row in sorted(rows.items()) if box not in known]
-    if fresh:
-        conn.execute(BOXES.insert(), fresh)
-    changed = [
-        {"b_box": box, "b_status": row["status"], "b_now": now}
-        for box, row in sorted(rows.items())
-        if box in known
-    ]
-    if changed:
-        conn.execute(
-            BOXES.update()
-            .where(BOXES.c.shipment_box_id == sa.bindparam("b_box"))
-            .values(status=sa.bindparam("b_status"), updated_at=sa.bindparam("b_now")),
-            changed,
-        )
+    upsert_statuses(conn, BOXES, "shipment_box_id", rows, now)
 
 
 def ingest_sheets(
@@ -149,22 +128,15 @@ def ingest_sheets(
 ) -> tuple[list[Ingested], int]:
     """Ingest order sheets and remember their boxes, in one transaction; the answers and
     how many sheets were skipped as malformed."""
-    events: list[Event] = []
-    good: list[Mapping[str, Any]] = []
-    for sheet in sheets:
-        try:
-            events.extend(sheet_events(vendor_id, sheet, seen=seen, source=source))
-        except SheetError as exc:
-            log.warning("coupang: skipped an order sheet: %s", exc)
-            continue
-        good.append(sheet)
-
-    def work(conn: Connection) -> list[Ingested]:
-        answers = ingest_in(conn, events, seen) if events else []
-        remember(conn, vendor_id, good, seen)
-        return answers
-
-    return db.run_write(work), len(sheets) - len(good)
+    return ingest_documents(
+        db,
+        sheets,
+        lambda sheet: sheet_events(vendor_id, sheet, seen=seen, source=source),
+        SheetError,
+        lambda conn, good: remember(conn, vendor_id, good, seen),
+        seen,
+        "an order sheet",
+    )
 
 
 def days(start: datetime, end: datetime) -> list[date]:

@@ -10,7 +10,6 @@ within ``MAX_OPEN_DAYS``. :class:`service.coupang_poll.CoupangPoller` walks the 
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -20,12 +19,10 @@ from sqlalchemy.engine import Connection
 
 from handlers.coupang.orders import parse_time
 from handlers.coupang.returns import FINAL, ReceiptError, receipt_events, receipt_ids, receipt_status
+from service.coupang_ingest import ingest_documents, upsert_statuses
 from service.db import Database
-from service.ingest import Ingested, ingest_in
+from service.ingest import Ingested
 from service.models import CoupangReceipt
-from statemachines.events import Event
-
-log = logging.getLogger("orderwatch.coupang.returns")
 
 RECEIPTS = cast(sa.Table, CoupangReceipt.__table__)
 MAX_OPEN_DAYS = 31  # Coupang's longest window; older requests are no longer looked for
@@ -65,26 +62,7 @@ def remember(conn: Connection, vendor_id: str, receipts: Iterable[Mapping[str, A
             "created_at": made,
             "updated_at": now,
         }
-    if not rows:
-        return
-    known = set(
-        conn.execute(sa.select(RECEIPTS.c.receipt_id).where(RECEIPTS.c.receipt_id.in_(list(rows)))).scalars()
-    )
-    fresh = [row for receipt_id, row in sorted(rows.items()) if receipt_id not in known]
-    if fresh:
-        conn.execute(RECEIPTS.insert(), fresh)
-    changed = [
-        {"r_id": receipt_id, "r_status": row["status"], "r_now": now}
-        for receipt_id, row in sorted(rows.items())
-        if receipt_id in known
-    ]
-    if changed:
-        conn.execute(
-            RECEIPTS.update()
-            .where(RECEIPTS.c.receipt_id == sa.bindparam("r_id"))
-            .values(status=sa.bindparam("r_status"), updated_at=sa.bindparam("r_now")),
-            changed,
-        )
+    upsert_statuses(conn, RECEIPTS, "receipt_id", rows, now)
 
 
 def ingest_receipts(
@@ -92,19 +70,12 @@ def ingest_receipts(
 ) -> tuple[list[Ingested], int]:
     """Ingest requests and remember them, in one transaction; the answers and how many
     requests were skipped as malformed."""
-    events: list[Event] = []
-    good: list[Mapping[str, Any]] = []
-    for receipt in receipts:
-        try:
-            events.extend(receipt_events(vendor_id, receipt, seen=seen, source=source))
-        except ReceiptError as exc:
-            log.warning("coupang: skipped a return request: %s", exc)
-            continue
-        good.append(receipt)
-
-    def work(conn: Connection) -> list[Ingested]:
-        answers = ingest_in(conn, events, seen) if events else []
-        remember(conn, vendor_id, good, seen)
-        return answers
-
-    return db.run_write(work), len(receipts) - len(good)
+    return ingest_documents(
+        db,
+        receipts,
+        lambda receipt: receipt_events(vendor_id, receipt, seen=seen, source=source),
+        ReceiptError,
+        lambda conn, good: remember(conn, vendor_id, good, seen),
+        seen,
+        "a return request",
+    )
