@@ -8,12 +8,14 @@ tests (row by row, and its sequences restarted: cheaper than TRUNCATE on tables 
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
@@ -32,6 +34,20 @@ RESTART_SEQUENCES = sa.text(
     "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
     "FROM pg_sequences WHERE schemaname = current_schema()"
 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_ssl_context() -> Iterator[None]:
+    """httpx clients of the test process share their SSL context.
+
+    Each new client loaded the CA bundle again: about 50 ms of CPU, and a run makes some
+    500 clients (the tests', the sandboxes', the app's). All of them speak plain HTTP to
+    loopback, so the context is never even used."""
+    with pytest.MonkeyPatch.context() as patch:
+        # Where httpx's transports look the function up (a private module: raises if it moves).
+        shared = functools.cache(httpx.create_ssl_context)
+        patch.setattr("httpx._transports.default.create_ssl_context", shared)
+        yield
 
 
 def backend_url() -> str:
