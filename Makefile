@@ -11,6 +11,10 @@ PYTEST_WORKERS ?= 2
 # worksteal: a worker that runs out takes queued tests from the other; with xdist's default
 # (load) the tests already queued on one worker wait for it while the other idles (~1 min)
 PYTEST_ARGS ?= -n $(PYTEST_WORKERS) --dist worksteal -q
+# Bytecode caches on for the test runs even where the environment turns them off: pytest
+# keeps its rewritten test and plugin modules, each orderwatch subprocess its compiled
+# modules (rewriting and compiling them again cost each pass about 10 s).
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/pytest
 
 .PHONY: install run test lint browser test-sqlite test-postgres bench clean
 
@@ -32,11 +36,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test-sqlite: $(STAMP)
-	ORDERWATCH_TEST_DATABASE_URL=sqlite $(BIN)/pytest $(PYTEST_ARGS)
+	ORDERWATCH_TEST_DATABASE_URL=sqlite $(PYTEST) $(PYTEST_ARGS)
 
 test-postgres: $(STAMP)
 	@if $(BIN)/python -m tests.pg_ready "$(PG_TEST_URL)"; then \
-		ORDERWATCH_TEST_DATABASE_URL="$(PG_TEST_URL)" $(BIN)/pytest $(PYTEST_ARGS); \
+		ORDERWATCH_TEST_DATABASE_URL="$(PG_TEST_URL)" $(PYTEST) $(PYTEST_ARGS); \
 	elif [ -n "$$ORDERWATCH_REQUIRE_POSTGRES" ]; then \
 		echo "PostgreSQL at $(PG_TEST_URL) does not answer, and it is required"; exit 1; \
 	else \
