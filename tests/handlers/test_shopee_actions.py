@@ -151,8 +151,6 @@ def test_a_shop_without_warehouse_steps_has_its_orders_arranged_once_paid(
 
     result = run("shops", "arrange-at", str(SHOP), "approved", url=database_url)
     assert result.returncode == 0, result.stderr
-    # The airway bill at once: its wait is the first test's, and would cost 2-3 s here.
-    world.sandbox.logistics.configure(document_delay=0)
     order = world.sandbox.create_order(SHOP, order_sn="2511ARR0004", status="READY_TO_SHIP")
     number = order.packages[0].package_number
 
