@@ -8,12 +8,15 @@ tests (row by row, and its sequences restarted: cheaper than TRUNCATE on tables 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import shutil
+import types
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -47,6 +50,23 @@ def _one_ssl_context() -> Iterator[None]:
         # Where httpx's transports look the function up (a private module: raises if it moves).
         shared = functools.cache(httpx.create_ssl_context)
         patch.setattr("httpx._transports.default.create_ssl_context", shared)
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _short_uvicorn_sleeps() -> Iterator[None]:
+    """The test servers' uvicorn sleeps at most 5 ms at a time.
+
+    uvicorn's Server sleeps 100 ms between looks at ``should_exit``, once while it shuts
+    down, and between looks at the connections still open; the suite waits for each of its
+    some 350 servers to stop. What the server waits for is unchanged."""
+
+    async def short_sleep(delay: float, result: Any = None) -> Any:
+        return await asyncio.sleep(min(delay, 0.005), result)
+
+    quick = types.SimpleNamespace(**{**vars(asyncio), "sleep": short_sleep})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("uvicorn.server.asyncio", quick)  # only uvicorn/server.py sees it
         yield
 
 
