@@ -88,4 +88,9 @@ def test_poll_killed_mid_round_and_started_again_ends_as_coupang_says(
             assert wait(lambda: statuses(db) == expected, 60), "the poll did not catch up"
         finally:
             second.send_signal(signal.SIGINT)
-            second.wait(10)
+            try:
+                second.wait(10)
+            finally:
+                if second.poll() is None:  # deaf to SIGINT: fail, but leave no poller running
+                    second.kill()
+                    second.wait()
