@@ -156,13 +156,25 @@ def _authorize(db: Database, args: argparse.Namespace) -> int:
 
 def _poll(settings: Settings, _args: argparse.Namespace) -> int:
     import asyncio
+    import signal
 
     from service.db import Database
     from service.pollers import poll_forever
 
     db = Database(settings.database_url)
+
+    async def run() -> None:
+        # Its own handlers, as the worker's: SIGINT is honoured even where the process was
+        # started with it ignored (in the background of a non-interactive shell), and
+        # SIGTERM stops it as cleanly.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for name in ("SIGINT", "SIGTERM"):
+            loop.add_signal_handler(getattr(signal, name), stop.set)
+        await poll_forever(settings, db, stop)
+
     try:
-        asyncio.run(poll_forever(settings, db))
+        asyncio.run(run())
     finally:
         db.dispose()
     return 0

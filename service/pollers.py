@@ -64,9 +64,9 @@ async def running_pollers(settings: Settings, db: Database) -> AsyncIterator[lis
                     await task
 
 
-async def poll_forever(settings: Settings, db: Database) -> None:
-    """``orderwatch poll``: run the pollers until interrupted."""
+async def poll_forever(settings: Settings, db: Database, stop: asyncio.Event | None = None) -> None:
+    """``orderwatch poll``: run the pollers until ``stop`` is set (or the task is cancelled)."""
     async with running_pollers(settings, db) as tasks:
         if not tasks:
             log.warning("no marketplace to poll is configured; waiting for nothing")
-        await asyncio.Event().wait()
+        await (stop or asyncio.Event()).wait()

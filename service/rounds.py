@@ -22,5 +22,8 @@ async def every(
             await round_()
         except Exception:  # noqa: BLE001 - the schedule must outlive one bad round
             log.exception("%s round failed", what)
+        # asyncio.timeout, not wait_for: on Python 3.11, wait_for can swallow a cancellation
+        # that lands as its timeout fires, and the loop would then never stop.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)
+            async with asyncio.timeout(interval):
+                await stop.wait()

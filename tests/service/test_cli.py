@@ -92,3 +92,26 @@ def test_reapply_command_reports_what_it_did(db: Database, database_url: str) ->
     result = run("reapply", url=database_url)
     assert result.returncode == 0
     assert "reapplied 1 events: unknown_status 1" in result.stdout
+
+
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as a background job of a shell script
+
+
+def test_poll_stops_on_sigint_even_started_with_it_ignored_and_on_sigterm(database_url: str) -> None:
+    env = {**os.environ, "ORDERWATCH_DATABASE_URL": database_url}
+    for sent, setup in ((signal.SIGINT, _ignore_sigint), (signal.SIGTERM, None)):
+        process = subprocess.Popen(
+            [*ORDERWATCH, "poll"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=setup
+        )
+        try:
+            assert process.stderr is not None
+            started = time.monotonic()
+            while "waiting for nothing" not in process.stderr.readline():  # no marketplace set
+                assert process.poll() is None and time.monotonic() - started < 60, "poll never started"
+            process.send_signal(sent)
+            assert process.wait(timeout=20) == 0, f"poll did not stop cleanly on {sent.name}"
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
