@@ -171,5 +171,8 @@ def test_tracking_checkpoints_and_package_moves_appear_on_the_feed(db: Database,
     # Each stored checkpoint was published, once.
     assert published and sorted(map(json.dumps, published)) == sorted(map(json.dumps, stored["checkpoints"]))
     moves = [c["to"] for c in mine if c["kind"] == "package"]
-    assert moves[-1] == "delivered" and "in_transit" in moves
+    # Each move the package's history holds was published (how many steps the tracking
+    # poll saw depends on when it looked: the carrier ran ahead of it).
+    assert moves[-1] == "delivered" and len(stored["history"]) > 2
+    assert {step["to"] for step in stored["history"]} <= set(moves)
     assert any(c["kind"] == "package" and c["source"] == "action" for c in mine)
