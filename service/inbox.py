@@ -39,7 +39,7 @@ log = logging.getLogger("orderwatch.inbox")
 
 PUSHES = cast(sa.Table, Push.__table__)
 PARSERS = {"shopee": parse_push}
-SQLITE_BATCH = 100  # pushes per applying transaction on SQLite: a few milliseconds
+SQLITE_BATCH = 250  # pushes per applying transaction on SQLite: tens of milliseconds
 
 
 @dataclass(frozen=True)
@@ -176,8 +176,9 @@ class Applier:
     def __init__(self, db: Database, *, idle: float = 0.5, batch: int | None = None) -> None:
         self.db = db
         self.idle = idle
-        # On SQLite every other writer (the web process storing pushes) waits for the whole
-        # of an applying transaction: keep it short. PostgreSQL writers do not wait on it.
+        # On SQLite the other writers of the database (commands, pollers, jobs) wait for the
+        # whole of an applying transaction: keep it shortish. Storing pushes does not wait
+        # (it writes the spool), nor do PostgreSQL writers.
         self.batch = batch or (500 if db.is_postgres else SQLITE_BATCH)
         self.applied = 0
         self._wake = threading.Event()
