@@ -344,7 +344,8 @@ def create_app(
             await _link_configured_outlets(app.state.db, settings)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                stack.enter_context(app.state.db.checkpoints())
+                # Without the applier here, orderwatch worker checkpoints the database.
+                stack.enter_context(app.state.db.checkpoints(database=worker))
                 if worker:
                     app.state.outbox = await stack.enter_async_context(running_outbox(settings, app.state.db))
                 if pollers:

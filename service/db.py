@@ -236,10 +236,15 @@ class Database:
             return False
 
     @contextmanager
-    def checkpoints(self, every: float = 1.0) -> Iterator[None]:
-        """While the block runs, checkpoint SQLite's WAL (the database's and the push
-        spool's) every ``every`` seconds in a thread (PASSIVE: it never waits for writers),
-        so commits do not pay for checkpoints."""
+    def checkpoints(self, every: float = 1.0, *, database: bool = True) -> Iterator[None]:
+        """While the block runs, checkpoint SQLite's WAL (the push spool's, and with
+        ``database`` the database file's) every ``every`` seconds in a thread (PASSIVE: it
+        never waits for writers), so commits do not pay for checkpoints.
+
+        A web process that leaves applying to ``orderwatch worker`` passes
+        ``database=False``: the worker writes most of the database's WAL and checkpoints
+        it, and the web process's fsyncs (storing pushes) then do not queue behind the
+        checkpoint's writes."""
         if self.dialect != "sqlite":
             yield
             return
@@ -249,11 +254,12 @@ class Database:
             while not stop.wait(every):
                 try:
                     # Outside any transaction (the driver connection is in autocommit).
-                    raw = self.read_engine.raw_connection()
-                    try:
-                        raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    finally:
-                        raw.close()
+                    if database:
+                        raw = self.read_engine.raw_connection()
+                        try:
+                            raw.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                        finally:
+                            raw.close()
                     if self.spool is not None:
                         self.spool.checkpoint()
                 except (sa.exc.DBAPIError, sqlite3.Error):  # the database is away: later

@@ -154,3 +154,23 @@ def test_the_serving_process_checkpoints_the_spool_so_that_storing_does_not(db: 
         while Path(db.spool.path).stat().st_size == spool_file_size:
             assert time.monotonic() < deadline, "the spool was never checkpointed"
             time.sleep(0.01)
+
+
+def test_a_web_process_without_the_applier_checkpoints_the_spool_but_not_the_database(db: Database) -> None:
+    store_pushes(db, pushes(200), NOW)
+    apply_pending(db, now=NOW)  # the database's WAL now holds the applied orders
+    database = Path(str(sa.engine.make_url(db.url).database))
+    sizes = database.stat().st_size, Path(db.spool.path).stat().st_size
+
+    def wait_until_grown(path: Path, size: int) -> None:
+        deadline = time.monotonic() + 10
+        while path.stat().st_size == size:
+            assert time.monotonic() < deadline, f"{path.name} was never checkpointed"
+            time.sleep(0.01)
+
+    with db.checkpoints(every=0.01, database=False):
+        wait_until_grown(Path(db.spool.path), sizes[1])
+        time.sleep(0.1)
+    assert database.stat().st_size == sizes[0], "the database was checkpointed"
+    with db.checkpoints(every=0.01):  # orderwatch worker's, or serve's with the applier
+        wait_until_grown(database, sizes[0])
