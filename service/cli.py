@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -29,13 +30,44 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _port(text: str) -> int:
+    """A TCP port for ``--port``: 0 (any free one) to 65535."""
+    if not text.isdigit() or len(text) > 5 or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535)")
+    return int(text)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host:port`` and listening, or a one-line :class:`ConfigurationError`.
+
+    Binding before uvicorn starts turns a busy port or a host that does not resolve into exit 2
+    with its reason, instead of uvicorn's tracebacks and exit 3.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        reason = f"the host does not resolve ({exc})"
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {reason}") from None
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     parser = _Parser(prog="orderwatch", description="Keeps marketplace orders and parcels straight.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     serve = sub.add_parser("serve", help="migrate, then serve HTTP")
     serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--port", type=_port, default=8000)
     serve.add_argument("--no-migrate", action="store_true", help="do not apply migrations first")
     serve.add_argument("--no-worker", action="store_true", help="do not run outbox jobs in this process")
     serve.add_argument("--no-poll", action="store_true", help="do not run the pollers in this process")
@@ -43,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("poll", help="run the pollers only (the Shopee reconciliation poll)")
     demo = sub.add_parser("demo", help="serve against the built-in Shopee sandbox, which makes orders")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=_port, default=8000)
     demo.add_argument("--pace", type=float, default=4.0, help="seconds between new orders (default 4)")
     worker = sub.add_parser("worker", help="apply stored pushes and run outbox jobs ('serve --no-worker')")
     worker.add_argument("--idle", type=float, default=0.2, help="seconds between looks when idle")
@@ -96,6 +128,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"orderwatch: {exc}", file=sys.stderr)
         return 2
+    if not isinstance(logging.getLevelName(settings.log_level.upper()), int):
+        print(
+            f"orderwatch: ORDERWATCH_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL "
+            f"(got {settings.log_level[:40]!r})",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
@@ -110,8 +149,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as exc:  # noqa: BLE001 - one line, not a traceback, for operators
         log.debug("failure", exc_info=True)
+        reason = _database_unreachable(exc)
+        if reason is not None:
+            print(f"orderwatch: {args.command}: cannot reach the database: {reason}", file=sys.stderr)
+            return 2
         print(f"orderwatch: {args.command} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+
+
+def _database_unreachable(exc: BaseException) -> str | None:
+    """The one-line reason when ``exc`` says the database cannot be reached, else None."""
+    import sqlalchemy.exc
+
+    if not isinstance(exc, sqlalchemy.exc.OperationalError | sqlalchemy.exc.InterfaceError):
+        return None
+    text = str(exc.orig if exc.orig is not None else exc).strip()
+    return (text.splitlines() or ["no reason given"])[0][:300]
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
@@ -127,13 +180,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from service.app import create_app
 
-    if not args.no_migrate:
-        _migrate(settings, args)
-    from service.stream import Server
+    sock = listen(args.host, args.port)
+    try:
+        if not args.no_migrate:
+            _migrate(settings, args)
+        from service.stream import Server
 
-    app = create_app(settings, pollers=not args.no_poll, worker=not args.no_worker)
-    # orderwatch's server: its shutdown ends open event streams (GET /v1/stream) first.
-    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level.lower())).run()
+        app = create_app(settings, pollers=not args.no_poll, worker=not args.no_worker)
+        # orderwatch's server: its shutdown ends open event streams (GET /v1/stream) first.
+        config = uvicorn.Config(app, host=args.host, port=args.port, log_level=settings.log_level.lower())
+        Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
     return 0
 
 
@@ -229,6 +287,7 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.pace > 0:
         raise ConfigurationError("--pace must be more than 0 seconds")
+    listen(args.host, args.port).close()  # a busy port or a bad host: one line and exit 2
     asyncio.run(run_demo(settings, args.host, args.port, args.pace))
     return 0
 

@@ -20,8 +20,10 @@ from tests.snapshots import snapshot
 ORDERWATCH = [sys.executable, "-c", "from service.cli import main; raise SystemExit(main())"]
 
 
-def run(*args: str, url: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "ORDERWATCH_DATABASE_URL": url}
+def run(
+    *args: str, url: str, environ: dict[str, str] | None = None, **kwargs: object
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(environ or {}), "ORDERWATCH_DATABASE_URL": url}
     return subprocess.run(
         [*ORDERWATCH, *args], env=env, capture_output=True, text=True, timeout=120, **kwargs
     )  # type: ignore[call-overload, no-any-return]
@@ -42,10 +44,39 @@ def test_bad_usage_and_bad_configuration_exit_2_with_one_line(tmp_path: Path) ->
     assert "hunter2" not in config.stderr
 
 
-def test_a_failure_exits_1_without_leaking_the_password(tmp_path: Path) -> None:
+def test_an_unreachable_database_exits_2_with_one_line_without_the_password(tmp_path: Path) -> None:
     result = run("migrate", url="postgresql+psycopg://app:s3cr3t-pw@127.0.0.1:1/nowhere")
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert "cannot reach the database" in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("orderwatch")] == [
+        result.stderr.strip().splitlines()[-1]
+    ]
+    assert "Traceback" not in result.stderr
     assert "s3cr3t-pw" not in result.stderr + result.stdout
+
+
+def _one_line_exit_2(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("orderwatch: "), result.stderr
+    for needle in needles:
+        assert needle in last
+
+
+def test_start_up_errors_exit_2_with_one_line_and_no_traceback(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/x.db"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for command in ("serve", "demo"):
+            _one_line_exit_2(run(command, "--port", port, url=url), f"127.0.0.1:{port}", "in use")
+    for command in ("serve", "demo"):
+        _one_line_exit_2(run(command, "--port", "99999", url=url), "99999", "not a port")
+        _one_line_exit_2(run(command, "--port", "eighty", url=url), "not a port")
+        _one_line_exit_2(run(command, "--host", "no-such-host.invalid", url=url), "does not resolve")
+    _one_line_exit_2(run("migrate", url=url, environ={"ORDERWATCH_LOG_LEVEL": "LOUD"}), "LOG_LEVEL", "LOUD")
 
 
 def test_serve_migrates_and_answers_on_sqlite(tmp_path: Path) -> None:
