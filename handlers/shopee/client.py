@@ -244,13 +244,19 @@ class ShopeeClient:
         shop: tuple[str, str] | None = None,
         hidden: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
+        batch: bool = False,
     ) -> dict[str, Any]:
         """The answer's JSON object; retried while the failure is worth retrying.
 
         ``shop`` is ``(shop_id, access_token)`` for a shop call; ``hidden`` names further
-        secrets to scrub from messages; ``headers`` are sent as they are.
+        secrets to scrub from messages; ``headers`` are sent as they are. A ``batch`` call
+        (one that answers ``response.result_list``) takes a top-level
+        ``common.batch_api_all_failed`` as its answer: every entry failed, and each entry's
+        ``fail_error`` says why (Shopee: "please check result_list for more details").
         """
-        doc, _ = await self._exchange(method, path, params, body, shop, hidden, headers, file_ok=False)
+        doc, _ = await self._exchange(
+            method, path, params, body, shop, hidden, headers, file_ok=False, batch=batch
+        )
         assert doc is not None
         return doc
 
@@ -281,11 +287,14 @@ class ShopeeClient:
         headers: Mapping[str, str] | None,
         *,
         file_ok: bool,
+        batch: bool = False,
     ) -> tuple[dict[str, Any] | None, bytes]:
         secrets = (self._key, *(shop[1:] if shop else ()), *hidden)
         for attempt in range(1, self._attempts + 1):
             try:
-                return await self._send(method, path, params or {}, body, shop, secrets, headers, file_ok)
+                return await self._send(
+                    method, path, params or {}, body, shop, secrets, headers, file_ok, batch
+                )
             except MarketplaceError as exc:
                 if attempt == self._attempts or not _retryable(exc):
                     raise
@@ -305,6 +314,7 @@ class ShopeeClient:
         secrets: Sequence[str],
         extra_headers: Mapping[str, str] | None = None,
         file_ok: bool = False,
+        batch: bool = False,
     ) -> tuple[dict[str, Any] | None, bytes]:
         timestamp = int(self._clock())
         query: dict[str, str | int] = {"partner_id": self._partner_id, "timestamp": timestamp}
@@ -325,14 +335,17 @@ class ShopeeClient:
             raise MarketplaceUnavailable(PLATFORM, f"{name}: no answer within {self._timeout:g}s") from exc
         except httpx.HTTPError as exc:
             raise MarketplaceUnavailable(PLATFORM, f"{name}: {type(exc).__name__}") from exc
-        doc = _envelope(name, answer, (*secrets, str(query["sign"])), file_ok=file_ok)
+        doc = _envelope(name, answer, (*secrets, str(query["sign"])), file_ok=file_ok, batch=batch)
         return doc, answer.content
 
 
 def _envelope(
-    name: str, answer: httpx.Response, secrets: Sequence[str], *, file_ok: bool = False
+    name: str, answer: httpx.Response, secrets: Sequence[str], *, file_ok: bool = False, batch: bool = False
 ) -> dict[str, Any] | None:
-    """The answer's JSON object, or None for a file answered where ``file_ok``; else raises."""
+    """The answer's JSON object, or None for a file answered where ``file_ok``; else raises.
+
+    With ``batch``, a ``common.batch_api_all_failed`` that carries its ``result_list`` is
+    the answer itself (the per-entry failures are the caller's to read)."""
     status = answer.status_code
     try:
         loaded = orjson.loads(answer.content)
@@ -349,6 +362,8 @@ def _envelope(
     said = str((doc or {}).get("message") or (doc or {}).get("msg") or "")
     request_id = str((doc or {}).get("request_id") or "") or None
     base = code.rsplit(".", 1)[-1]
+    if batch and base == BATCH_ALL_FAILED and status < 500 and _has_result_list(doc):
+        return doc
     text = _scrub(f"{name}: {said or code or f'HTTP {status}'}", secrets)
     details: dict[str, Any] = {"code": code or None, "request_id": request_id, "status": status}
     if status == 429 or base in RATE_LIMIT_ERRORS:
@@ -366,6 +381,15 @@ def _envelope(
     if doc is None:
         raise MarketplaceUnavailable(PLATFORM, f"{name}: the answer is not a JSON object", status=status)
     return doc
+
+
+# The error of a batch call whose every entry failed; each entry's fail_error says why.
+BATCH_ALL_FAILED = "batch_api_all_failed"
+
+
+def _has_result_list(doc: Mapping[str, Any] | None) -> bool:
+    response = (doc or {}).get("response")
+    return isinstance(response, Mapping) and isinstance(response.get("result_list"), list)
 
 
 def _retryable(exc: MarketplaceError) -> bool:
