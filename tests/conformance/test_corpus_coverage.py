@@ -1,0 +1,260 @@
+"""Every marketplace endpoint the clients call has a corpus entry, with a published success sample and its
+source named; a call added without one fails here, with the list of what is missing.
+
+The endpoints are found two ways, and both must be backed: the API paths the client modules name (their
+``/api/v2/…`` and ``/v2/providers/…`` string constants), and the paths requested while every client call
+is driven against a recording transport (Coupang's paths are built from a base and the ids, so only the
+recording sees them). Shopee's entries are matched by ``path``; Coupang's by ``path`` as a template whose
+``{…}`` segments stand for any one segment, and by ``method`` where the entry names one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import pkgutil
+import re
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import anyio
+import httpx
+import orjson
+import pytest
+
+import handlers.coupang
+import handlers.shopee
+from handlers.coupang import products
+from handlers.coupang.client import CoupangClient
+from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.returnrequests import ReturnRequests
+from handlers.shopee import lost_pushes
+from handlers.shopee.client import ShopeeClient
+from handlers.shopee.logistics import Pickup, ShopeeLogistics
+from tests.conformance import corpus, fields
+
+VENDOR = "A00012345"
+PDF = b"%PDF-1.4\n%made-up bytes: the download's published sample is prose, not a file\n%%EOF\n"
+
+
+@dataclass
+class Recorder:
+    """An httpx transport that records every request and answers the corpus's sample for its path."""
+
+    platform: str
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append((request.method, request.url.path))
+        entry = _entry_for(self.platform, request.method, request.url.path)
+        if entry is not None and fields.is_file_api(entry):
+            return httpx.Response(200, content=PDF, headers={"Content-Type": "application/pdf"})
+        sample = _success_json(entry) if entry is not None else None
+        if sample is None:  # no entry: a plain answer, so that the call goes on and is recorded
+            sample = {"error": "", "message": "", "request_id": "r"} if self.platform == "shopee" else {}
+        return httpx.Response(200, content=orjson.dumps(sample), headers={"Content-Type": "application/json"})
+
+
+def _success_json(entry: Mapping[str, Any]) -> Any:
+    for sample in entry.get("response_samples") or []:
+        if _is_success(sample.get("json")):
+            return sample["json"]
+    return None
+
+
+def _is_success(doc: Any) -> bool:
+    if not isinstance(doc, dict):
+        return False
+    if "error" in doc:  # Shopee's envelope
+        return doc["error"] in fields.NO_ERROR
+    code = str(doc.get("code", 200)).strip().upper()  # Coupang's
+    return code in {"200", "SUCCESS", "OK"}
+
+
+def _template(path: str) -> re.Pattern[str]:
+    parts = (r"[^/]+" if re.fullmatch(r"\{[^}]*\}", part) else re.escape(part) for part in path.split("/"))
+    return re.compile("/".join(parts) + "/?")
+
+
+def _entry_for(platform: str, method: str | None, path: str) -> dict[str, Any] | None:
+    """The corpus entry of an API path (a path as sent, or a constant with ``{…}`` segments)."""
+    for entry in corpus.entries(platform):
+        wanted = str(entry.get("path") or "")
+        if not wanted:
+            continue
+        if method is not None and entry.get("method") and str(entry["method"]).upper() != method:
+            continue
+        if wanted == path or _template(wanted).fullmatch(path) or _template(path).fullmatch(wanted):
+            return entry
+    return None
+
+
+def _constants(package: Any, prefix: str) -> set[str]:
+    """The API paths the package's client modules (not its sandbox) name as string constants."""
+    found: set[str] = set()
+    for module_info in pkgutil.iter_modules(package.__path__):
+        if module_info.name.startswith("sandbox"):
+            continue
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        found |= {v for v in vars(module).values() if isinstance(v, str) and v.startswith(prefix)}
+    return found
+
+
+Drive = Callable[[], Awaitable[object]]
+
+
+def _shopee_calls(client: ShopeeClient) -> dict[str, Drive]:
+    shop, token, sn, number = "322300222", "token", "220810QSK8S7BX", "2537708677189632625"
+    logistics = ShopeeLogistics(client)
+    return {
+        "ShopeeClient.get_order_list": lambda: client.get_order_list(shop, token, time_from=1, time_to=3600),
+        "ShopeeClient.get_order_detail": lambda: client.get_order_detail(shop, token, [sn]),
+        "ShopeeClient.get_shop_relation": lambda: client.get_shop_relation(shop, token),
+        "ShopeeClient.refresh_access_token": lambda: client.refresh_access_token(shop, "refresh"),
+        "ShopeeLogistics.get_shipping_parameter": lambda: logistics.get_shipping_parameter(shop, token, sn),
+        "ShopeeLogistics.ship_order": lambda: logistics.ship_order(shop, token, sn, pickup=Pickup(123, "t")),
+        "ShopeeLogistics.get_tracking_number": lambda: logistics.get_tracking_number(shop, token, sn),
+        "ShopeeLogistics.get_shipping_document_parameter": lambda: logistics.get_shipping_document_parameter(
+            shop, token, sn, number
+        ),
+        "ShopeeLogistics.create_shipping_document": lambda: logistics.create_shipping_document(
+            shop, token, sn, number
+        ),
+        "ShopeeLogistics.get_shipping_document_result": lambda: logistics.get_shipping_document_result(
+            shop, token, sn, number
+        ),
+        "ShopeeLogistics.download_shipping_document": lambda: logistics.download_shipping_document(
+            shop, token, sn, number
+        ),
+        "ShopeeLogistics.get_tracking_info": lambda: logistics.get_tracking_info(shop, token, sn),
+        "lost_pushes.get_lost_pushes": lambda: lost_pushes.get_lost_pushes(client),
+        "lost_pushes.confirm_lost_pushes": lambda: lost_pushes.confirm_lost_pushes(client, 176610),
+    }
+
+
+def _coupang_calls(client: CoupangClient) -> dict[str, Drive]:
+    sheets, returns, day = OrderSheets(client), ReturnRequests(client), date(2025, 1, 2)
+    dto = {"shipmentBoxId": 1, "orderId": 2, "vendorItemId": 3, "deliveryCompanyCode": "CJGLS"}
+    return {
+        "OrderSheets.list_page": lambda: sheets.list_page("ACCEPT", day),
+        "OrderSheets.sheet": lambda: sheets.sheet(642538970006401429),
+        "OrderSheets.order": lambda: sheets.order(500004398),
+        "OrderSheets.acknowledge": lambda: sheets.acknowledge([642538970006401429]),
+        "OrderSheets.upload_invoices": lambda: sheets.upload_invoices([{**dto, "invoiceNumber": "1"}]),
+        "ReturnRequests.list_page": lambda: returns.list_page("RU", day),
+        "products.register": lambda: products.register(client, {"sellerProductName": "x"}),
+        "products.get_product": lambda: products.get_product(client, "427011919"),
+        "products.history": lambda: products.history(client, "427011919"),
+    }
+
+
+def _drive(calls: dict[str, Drive], recorder: Recorder) -> dict[str, list[tuple[str, str]]]:
+    """Each call's requests; a call that fails on the sample's answer still shows what it asked."""
+    made: dict[str, list[tuple[str, str]]] = {}
+
+    async def run() -> None:
+        for name, call in calls.items():
+            before = len(recorder.seen)
+            with contextlib.suppress(Exception):  # what the call asked for is the point, not its result
+                await call()
+            made[name] = recorder.seen[before:]
+
+    anyio.run(run)
+    return made
+
+
+def _recorded(platform: str) -> dict[str, list[tuple[str, str]]]:
+    recorder = Recorder(platform)
+    transport = httpx.MockTransport(recorder)
+    if platform == "shopee":
+        shopee = ShopeeClient("http://shopee.test", 2001887, "key", transport=transport, attempts=1)
+        return _drive(_shopee_calls(shopee), recorder)
+    coupang = CoupangClient("http://coupang.test", "ak", "sk", vendor_id=VENDOR, transport=transport,
+                            attempts=1)
+    return _drive(_coupang_calls(coupang), recorder)
+
+
+# Not API calls of their own: the transport-level calls every other goes through, and the outbox actions.
+NOT_CALLS = frozenset({"call", "call_for_file", "request", "aclose", "__aenter__", "__aexit__"})
+
+
+def _public_calls(package: Any) -> set[str]:
+    """The public coroutines of the client modules (``Class.method``, ``module.function``)."""
+    names: set[str] = set()
+    for module_info in pkgutil.iter_modules(package.__path__):
+        if module_info.name.startswith("sandbox") or module_info.name == "actions":
+            continue
+        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        for name, value in vars(module).items():
+            if getattr(value, "__module__", None) != module.__name__ or name.startswith("_"):
+                continue
+            if isinstance(value, type):
+                names |= {f"{name}.{m}" for m, f in vars(value).items() if _is_call(m, f)}
+            elif _is_call(name, value):
+                names.add(f"{module_info.name}.{name}")
+    return names
+
+
+def _is_call(name: str, value: object) -> bool:
+    return not name.startswith("_") and name not in NOT_CALLS and inspect.iscoroutinefunction(value)
+
+
+def _called_paths(platform: str) -> Iterator[tuple[str | None, str, str]]:
+    """(method or None, path, who calls it) for every endpoint found."""
+    if platform == "shopee":  # Coupang's constants are bases that the calls extend
+        for constant in sorted(_constants(handlers.shopee, "/api/v2/")):
+            yield None, constant, "a constant of the client code"
+    for call, requests in _recorded(platform).items():
+        for method, path in requests:
+            yield method, path, call
+
+
+@pytest.mark.parametrize("platform", ["shopee", "coupang"])
+def test_every_endpoint_the_clients_call_has_a_corpus_entry_with_a_success_sample(platform: str) -> None:
+    missing: set[str] = set()
+    for method, path, who in _called_paths(platform):
+        entry = _entry_for(platform, method, path)
+        shown = re.sub(rf"\b{VENDOR}\b", "{vendorId}", path)
+        other = _entry_for(platform, None, path) if entry is None else None
+        if other is not None:
+            said = f"the corpus documents it as {other['method']} ({other['api_name']})"
+            missing.add(f"{method} {shown} ({who}): {said}")
+        elif entry is None:
+            missing.add(f"{method or '*'} {shown} ({who}): no corpus entry")
+        elif not _has_success_sample(entry):
+            missing.add(f"{method or '*'} {shown} ({who}): its entry has no success sample")
+    lacking = "\n".join(sorted(missing))
+    assert sorted(missing) == [], f"tests/conformance/samples/{platform}/ does not back:\n{lacking}"
+
+
+def _has_success_sample(entry: Mapping[str, Any]) -> bool:
+    if _success_json(entry) is not None:
+        return True
+    # A file answer's only published sample is prose ("If Success, this api will return a waybill file"),
+    # with a field table of one member of type file.
+    texts = " ".join(str(s.get("text") or "") for s in entry.get("response_samples") or [])
+    return fields.is_file_api(entry) and "return a waybill file" in texts
+
+
+@pytest.mark.parametrize("platform", ["shopee", "coupang"])
+def test_every_client_call_is_driven_and_asks_for_something(platform: str) -> None:
+    package = handlers.shopee if platform == "shopee" else handlers.coupang
+    recorded = _recorded(platform)
+    undriven = sorted(_public_calls(package) - set(recorded))
+    assert undriven == [], "client calls this test does not drive (add them to _shopee_calls, _coupang_calls)"
+    silent = sorted(name for name, requests in recorded.items() if not requests)
+    assert silent == [], "calls that asked nothing"
+
+
+@pytest.mark.parametrize("platform", ["shopee", "coupang"])
+def test_every_corpus_entry_names_its_source(platform: str) -> None:
+    unnamed = []
+    for entry in corpus.entries(platform):
+        source = entry.get("source") or {}
+        named = bool(source.get("url")) or bool(source.get("repository") and source.get("path"))
+        if not named:
+            unnamed.append(entry.get("api_name") or entry.get("path"))
+    assert unnamed == []
