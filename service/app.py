@@ -32,6 +32,7 @@ from service import (
     views,
     webhooks,
 )
+from service.access_log import protect_access_log
 from service.actions import running_outbox
 from service.auth import authorize
 from service.db import Database, StorageUnavailable
@@ -287,6 +288,7 @@ ROUTES = [
     Route("/metrics", metrics.metrics),
     Route("/openapi.json", openapi.openapi),
     Route("/", dashboard.index),
+    Route(dashboard.SIGN_IN_PATH, dashboard.sign_in, methods=["POST"]),
     Route("/orders/{platform}/{order_id}", dashboard.order_page),
 ]
 
@@ -330,6 +332,7 @@ def create_app(
     With ``worker`` this process applies the pushes it stores (else ``orderwatch worker``
     processes do); with ``pollers`` the configured marketplace pollers run here too."""
     settings = settings or Settings.from_environ()
+    protect_access_log()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

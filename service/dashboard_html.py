@@ -30,12 +30,6 @@ SCRIPT = """
 (function () {
   var KEY = "orderwatch_token", live = document.getElementById("live");
   var status = document.getElementById("live-status");
-  var params = new URLSearchParams(location.search), given = params.get("token");
-  if (given) {  // keep the token for this tab, and take it out of the address bar
-    sessionStorage.setItem(KEY, given);
-    params.delete("token");
-    history.replaceState(null, "", location.pathname + (params.toString() ? "?" + params : ""));
-  }
   var saved = sessionStorage.getItem(KEY), auth = saved ? {Authorization: "Bearer " + saved} : {};
   var timer = null, polling = false, last = live.getAttribute("data-after");
   function refresh() {
@@ -86,12 +80,27 @@ SCRIPT = """
 """
 
 
+# The sign-in form posts the token (never in an address); its script keeps it for this tab,
+# which follows GET /v1/stream with it (the stream takes a Bearer header, not the cookie).
+SIGN_IN_SCRIPT = """
+document.getElementById("sign-in").addEventListener("submit", function (event) {
+  sessionStorage.setItem("orderwatch_token", event.target.elements.token.value.trim());
+});
+"""
+
+
+
+
+def _script_hash(script: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+
+
 # The page runs no script but its own (by hash), loads nothing from elsewhere, may not be
-# framed, and sends no Referer (the first address may carry ?token=).
+# framed, and sends no Referer.
 HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; script-src 'sha256-"
-    + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
-    + "'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    "Content-Security-Policy": "default-src 'self'; script-src "
+    + _script_hash(SCRIPT) + " " + _script_hash(SIGN_IN_SCRIPT)
+    + "; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
@@ -130,11 +139,13 @@ def page(title: str, body: str, live: str, after: str | None = None, search: str
     )
 
 
-def message_page(title: str, text: str, sign_in: bool = False) -> str:
-    """A page that only says something (and may ask for a token)."""
+def message_page(title: str, text: str, sign_in: bool = False, back: str = "/") -> str:
+    """A page that only says something (and may ask for a token, then go back to ``back``)."""
     form = (
-        '<form method="get"><label>API token <input type="password" name="token" autocomplete="off">'
-        "</label> <button>Sign in</button></form>"
+        '<form id="sign-in" method="post" action="/sign-in">'
+        '<label>API token <input type="password" name="token" autocomplete="off" required></label>'
+        f' <input type="hidden" name="next" value="{e(back)}"> <button>Sign in</button></form>'
+        f"<script>{SIGN_IN_SCRIPT}</script>"
         if sign_in
         else ""
     )

@@ -234,7 +234,7 @@ PATHS: dict[str, Json] = {
         "get": {
             "summary": "The dashboard: counts per platform, shop and state, open alerts, and the order "
             "list (search by order id prefix, shop, state, platform; keyset pages). Viewer: a Bearer "
-            "token, ?token= once (kept in a cookie), or loopback when no tokens are configured",
+            "token, the sign-in cookie (POST /sign-in), or loopback when no tokens are configured",
             "parameters": [
                 param("q", "query", STRING, "order id or its start"),
                 param("shop", "query", STRING, "shop id (or main shop id)"),
@@ -242,9 +242,35 @@ PATHS: dict[str, Json] = {
                 param("platform", "query", STRING, "shopee or coupang (others are ignored)"),
                 param("cursor", "query", STRING, "the next page link's cursor"),
                 param("partial", "query", STRING, "1: only the live part of the page"),
-                param("token", "query", STRING, "an API token, kept in a cookie for the next pages"),
             ],
             "responses": HTML_PAGE,
+        }
+    },
+    "/sign-in": {
+        "post": {
+            "summary": "The dashboard's sign-in form: the token is checked and kept in a cookie "
+            "(HttpOnly, SameSite=Strict), never taken from an address",
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/x-www-form-urlencoded": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "token": {"type": "string", "description": "a viewer or operator token"},
+                                "next": {"type": "string", "description": "this site's page to go back to"},
+                            },
+                            "required": ["token"],
+                        }
+                    }
+                },
+            },
+            "responses": {
+                "303": {"description": "Signed in: the cookie is set; back to `next`"},
+                "401": html("The token was refused: the sign-in page again"),
+                "403": html("No tokens are configured and the client is not loopback"),
+                "413": html("The form is larger than 4 KiB"),
+            },
         }
     },
     "/orders/{platform}/{order_id}": {

@@ -102,10 +102,17 @@ def test_serve_migrates_and_answers_on_sqlite(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "serve did not become ready"
             time.sleep(0.2)
         assert httpx.get(f"http://127.0.0.1:{port}/v1/orders").json() == {"orders": [], "next_cursor": None}
+        # a secret sent in an address anyway never reaches the access log
+        httpx.get(f"http://127.0.0.1:{port}/?token=tok-in-the-address&q=24")
+        httpx.get(f"http://127.0.0.1:{port}/v1/orders?access_token=at-in-the-address&sign=sig-in-it")
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     assert (tmp_path / "serve.db").exists()
+    output = process.stdout.read() if process.stdout else ""
+    assert "GET /?token=[redacted]&q=24" in output  # the access log is on, and redacts
+    for secret in ("tok-in-the-address", "at-in-the-address", "sig-in-it"):
+        assert secret not in output
 
 
 def test_replay_command_rebuilds_and_reports_progress(db: Database, database_url: str) -> None:

@@ -34,24 +34,53 @@ def _orders_shown(page: str) -> list[str]:
 
 
 def test_without_a_token_the_dashboard_asks_for_one(base: str) -> None:
-    for path in ("/", "/orders/shopee/X1", "/?token=wrong"):
+    for path in ("/", "/orders/shopee/X1", "/?token=viewer-token-1"):
         answer = httpx.get(base + path)
-        assert answer.status_code == 401, path
+        assert answer.status_code == 401, path  # a token in the address is not taken
         assert answer.headers["content-type"].startswith("text/html")
-        assert 'name="token"' in answer.text
+        assert 'name="token"' in answer.text and 'method="post"' in answer.text
+        assert "set-cookie" not in answer.headers
     assert httpx.get(base + "/", headers={"Authorization": "Bearer wrong"}).status_code == 401
 
 
-def test_a_token_given_once_is_kept_in_a_strict_http_only_cookie(base: str) -> None:
+def test_a_token_signed_in_by_the_form_is_kept_in_a_strict_http_only_cookie(base: str) -> None:
     with httpx.Client(base_url=base) as browser:
-        first = browser.get("/?token=viewer-token-1")
-        assert first.status_code == 200
-        cookie = first.headers["set-cookie"].lower()
+        asked = browser.get("/orders/shopee/none?partial=1")
+        assert asked.status_code == 401
+        assert 'name="next" value="/orders/shopee/none?partial=1"' in asked.text
+        form = {"token": "viewer-token-1", "next": "/orders/shopee/none"}
+        signed = browser.post("/sign-in", data=form)
+        assert signed.status_code == 303 and signed.headers["location"] == "/orders/shopee/none"
+        cookie = signed.headers["set-cookie"].lower()
         assert cookie.startswith("orderwatch_token=viewer-token-1")
         assert "httponly" in cookie and "samesite=strict" in cookie
-        assert "viewer-token-1" not in first.text  # never written into the page
+        assert "viewer-token-1" not in signed.text + signed.headers["location"]
         assert browser.get("/").status_code == 200  # the cookie alone lets it in
         assert browser.get("/orders/shopee/none").status_code == 404
+
+
+def test_sign_in_refuses_a_bad_token_and_never_sends_anyone_to_another_site(base: str) -> None:
+    with httpx.Client(base_url=base) as browser:
+        refused = browser.post("/sign-in", data={"token": "wrong", "next": "/"})
+        assert refused.status_code == 401 and "set-cookie" not in refused.headers
+        assert 'name="token"' in refused.text
+        assert browser.post("/sign-in", data={"next": "/"}).status_code == 401
+        for away in ("//evil.example/", "https://evil.example/", "javascript:alert(1)", "/\\evil"):
+            answer = browser.post("/sign-in", data={"token": "viewer-token-1", "next": away})
+            assert answer.status_code == 303 and answer.headers["location"] == "/", away
+        huge = browser.post("/sign-in", content=b"token=" + b"x" * 10_000)
+        assert huge.status_code == 413
+
+
+def test_the_access_log_never_shows_a_secret_sent_in_an_address() -> None:
+    from service.access_log import redact
+
+    assert redact("/?token=viewer-token-1&q=24") == "/?token=[redacted]&q=24"
+    assert redact("/v1/orders?state=pending&access_token=abc&sign=def") == (
+        "/v1/orders?state=pending&access_token=[redacted]&sign=[redacted]"
+    )
+    assert redact("/v1/orders?q=token") == "/v1/orders?q=token"
+    assert redact("/healthz") == "/healthz"
 
 
 def test_without_configured_tokens_loopback_may_look(db: Database, database_url: str) -> None:

@@ -76,12 +76,14 @@ def test_the_dashboard_finds_an_order_and_shows_its_new_state_after_a_push(
         assert receiver.post(status_push(f"2411OTHER{number}", "UNPAID", SENT - 10)).status_code == 200
     assert receiver.post(status_push("2411BROWSER", "UNPAID", SENT - 5)).status_code == 200
 
-    browser.get(f"{receiver.base}/?token={VIEWER}")
+    browser.get(f"{receiver.base}/")
     wait = WebDriverWait(
         browser, WAIT, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
     )
-    wait.until(lambda b: b.find_element(By.ID, "live-status").text == "live")
-    assert "token=" not in browser.current_url  # the script takes it out of the address bar
+    browser.find_element(By.NAME, "token").send_keys(VIEWER)  # the sign-in form
+    browser.find_element(By.CSS_SELECTOR, "#sign-in button").click()
+    wait.until(lambda b: b.find_element(By.ID, "live-status").text == "live")  # the stream takes the token
+    assert VIEWER not in browser.current_url  # posted, never in an address
     search = browser.find_element(By.NAME, "q")
     search.send_keys("2411BROW")
     browser.find_element(By.CSS_SELECTOR, "form.search button").click()
