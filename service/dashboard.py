@@ -33,7 +33,8 @@ from statemachines.maps import PLATFORMS
 COOKIE = "orderwatch_token"
 SIGN_IN_PATH = "/sign-in"
 MAX_SIGN_IN_BODY = 4096  # a token and the page to go back to
-_COOKIE_SAFE = re.compile(r'[!#-+\--:<-\[\]-~]{1,1024}')  # printable ASCII but the quote, comma, semicolon, backslash
+# A token the cookie can carry: printable ASCII but the quote, comma, semicolon and backslash.
+_COOKIE_SAFE = re.compile(r"[!#-+\--:<-\[\]-~]{1,1024}")
 
 
 def _as_bearer(request: Request, token: str) -> Request:
