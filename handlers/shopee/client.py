@@ -66,15 +66,53 @@ TIME_RANGE_FIELDS = ("create_time", "update_time")
 DETAIL_FIELDS = "package_list,shipping_carrier,pickup_done_time,cancel_by,cancel_reason,recipient_address"
 MAX_BACKOFF = 30.0
 
-# Shopee's error names (common ones may come prefixed, e.g. "common.error_auth").
-_PARTNER_ERRORS = {"error_auth", "error_sign", "invalid_partner_id", "error_partner_key_expired"}
-# invalid_acceess_token (sic) is the spelling Shopee answers with.
-_TOKEN_ERRORS = {"invalid_access_token", "invalid_acceess_token", "refresh_token_expired"}
-_SHOP_ERRORS = {"shop_no_linked", "shop_access_expired", "error_shop_refresh_token"}
+# Shopee's error names, from the error lists of the published API pages
+# (tests/conformance/samples/shopee/*.json). Common ones may come prefixed
+# ("common.error_auth", "common.invalid_shop"); the part after the last dot is compared.
+# Authorization and configuration failures: not worth retrying, someone must act.
+# error_permission: "Sorry you don't have the permission" / "Please link shop and partner".
+_PARTNER_ERRORS = {
+    "error_auth", "error_sign", "invalid_partner_id", "error_partner_key_expired", "error_permission",
+}  # fmt: skip
+# invalid_acceess_token (sic) is the spelling Shopee answers with; invalid_code is
+# get_access_token's spent or expired authorization code.
+_TOKEN_ERRORS = {"invalid_access_token", "invalid_acceess_token", "refresh_token_expired", "invalid_code"}
+# shop_banned: "Permissions for shop authorization and API calls have been suspended";
+# error_shop "shopid is invalid", common.invalid_shop "Shop id is invalid"; the merchant and
+# supplier names are refresh_access_token's for those kinds of account.
+_SHOP_ERRORS = {
+    "shop_no_linked", "shop_access_expired", "error_shop_refresh_token", "shop_banned", "error_shop",
+    "invalid_shop", "invalid_shop_id", "invalid_main_acount_id", "merchant_no_linked",
+    "merchant_access_expired", "error_merchant_refresh_token", "supplier_no_linked",
+    "supplier_access_expired",
+}  # fmt: skip
 AUTH_ERRORS = frozenset(_PARTNER_ERRORS | _TOKEN_ERRORS | _SHOP_ERRORS)
-RATE_LIMIT_ERRORS = frozenset({"error_rate_limit", "error_limit"})  # error_limit: the daily quota
+# error_param names a wrong parameter, but a wrong partner id is answered as error_param
+# "Invalid partner_id." on most pages (invalid_partner_id on get_access_token): a
+# configuration failure, not a rejected request.
+AUTH_MESSAGES = frozenset({("error_param", "invalid partner_id.")})
+# error_limit alone (or common.) is the daily quota; a module's error_limit is that module's
+# refusal ("order.error_limit" "Can not cancel this order.", "logistics.error_limit" "Parcel
+# count should not exceed limit."), a rejection.
+RATE_LIMIT_ERRORS = frozenset({"error_rate_limit", "error_limit"})
 RETRIED_RATE_LIMIT = frozenset({"error_rate_limit"})  # the daily quota resets at midnight only
-UNAVAILABLE_ERRORS = frozenset({"error_server", "error_network"})
+_COMMON = ("", "common")
+# error_inner: "Inner error, please try later."
+UNAVAILABLE_ERRORS = frozenset({"error_server", "error_network", "error_inner"})
+
+
+def error_kind(code: str, message: str = "") -> str | None:
+    """What a Shopee error name (with its message) is: "auth", "rate_limit", "unavailable",
+    or None for a rejected request."""
+    module, _, base = code.strip().rpartition(".")
+    module, base = module.strip(), base.strip()
+    if base in RATE_LIMIT_ERRORS and module in _COMMON:
+        return "rate_limit"
+    if base in AUTH_ERRORS or (base, message.strip().lower()) in AUTH_MESSAGES:
+        return "auth"
+    if base in UNAVAILABLE_ERRORS:
+        return "unavailable"
+    return None
 
 log = logging.getLogger("orderwatch.shopee")
 
@@ -366,11 +404,12 @@ def _envelope(
         return doc
     text = _scrub(f"{name}: {said or code or f'HTTP {status}'}", secrets)
     details: dict[str, Any] = {"code": code or None, "request_id": request_id, "status": status}
-    if status == 429 or base in RATE_LIMIT_ERRORS:
+    kind = error_kind(code, said)
+    if status == 429 or kind == "rate_limit":
         raise RateLimited(PLATFORM, text, **details)
-    if base in AUTH_ERRORS:
+    if kind == "auth":
         raise AuthenticationFailed(PLATFORM, text, **details)
-    if base in UNAVAILABLE_ERRORS or status >= 500:
+    if kind == "unavailable" or status >= 500:
         raise MarketplaceUnavailable(PLATFORM, text, **details)
     if code:
         raise RequestRejected(PLATFORM, text, **details)
