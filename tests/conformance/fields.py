@@ -240,6 +240,25 @@ def error_names(entry: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(error["name"] for error in entry["error_list"]) | COMMON_ERRORS
 
 
+def check_message(
+    answer: Mapping[str, Any], entry: Mapping[str, Any], others: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """Whether an error answer's name goes with its message, as the error lists pair them: a message that
+    is word for word an error's description in the API's list (else in the lists of ``others``) must come
+    with that error's name (the sandbox once answered "Invalid partner_id." as error_auth, which the lists
+    name error_param)."""
+    error, message = answer.get("error"), answer.get("message")
+    if not isinstance(error, str) or not isinstance(message, str) or not message.strip():
+        return []
+    for entries in ([entry], others):
+        names = {e["name"] for one in entries for e in one["error_list"] if e["description"] == message}
+        if names:
+            if error in names:
+                return []
+            return [f"error: {error!r} with the message {message!r}, which the lists give {sorted(names)}"]
+    return []
+
+
 def _failure_names(doc: Mapping[str, Any], entry: Mapping[str, Any]) -> list[str]:
     known = error_names(entry)
     return [

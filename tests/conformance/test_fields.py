@@ -135,3 +135,20 @@ def test_a_batch_answer_names_each_orders_failure_from_the_error_list() -> None:
 def test_a_table_with_a_type_the_checker_does_not_know_is_refused() -> None:
     with pytest.raises(ValueError, match="does not know"):
         fields.check_fields({"a": 1}, [{"name": "a", "type": "integer", "required": "", "children": []}])
+
+
+@pytest.mark.parametrize("name", sorted(ENTRIES))
+def test_each_published_error_example_pairs_its_name_and_message_as_the_lists_do(name: str) -> None:
+    others = list(ENTRIES.values())
+    for example in corpus.error_examples("shopee", name):
+        assert fields.check_message(example, ENTRIES[name], others) == []
+
+
+def test_a_message_that_the_lists_give_another_name_is_reported() -> None:
+    entry, others = ENTRIES["v2.push.get_lost_push_message"], list(ENTRIES.values())
+    bad_partner = {"request_id": "r", "error": "error_auth", "message": "Invalid partner_id."}
+    assert fields.check_message(bad_partner, entry, others) == [
+        "error: 'error_auth' with the message 'Invalid partner_id.', which the lists give ['error_param']"
+    ]
+    assert fields.check_message({**bad_partner, "error": "error_param"}, entry, others) == []
+    assert fields.check_message({**bad_partner, "message": "Something else."}, entry, others) == []
