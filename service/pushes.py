@@ -106,11 +106,14 @@ def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None 
                 new = write(raw, rows, received)
             break
         except Exception as exc:
+            if isinstance(exc, sqlite3.OperationalError | psycopg.OperationalError):
+                # The connection may be dead (the server went away): the pool discards it
+                # instead of resetting it, which logged a traceback per connection.
+                _discard(raw)
+                raise StorageUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
             _rollback(raw)
             if getattr(exc, "sqlstate", None) in ("40P01", "40001") and attempt < 2:
                 continue  # two processes inserting the same pushes at once: again
-            if isinstance(exc, sqlite3.OperationalError | psycopg.OperationalError):
-                raise StorageUnavailable(f"database unavailable: {type(exc).__name__}: {exc}") from exc
             raise
         finally:
             raw.close()
@@ -180,7 +183,8 @@ def _write_postgres(raw: Any, rows: Sequence[tuple[Any, ...]], now: datetime) ->
     try:
         return _insert_postgres(driver, columns, now)
     finally:
-        driver.autocommit = False
+        if not driver.closed:  # a connection the server dropped takes no more settings
+            driver.autocommit = False
 
 
 def _insert_postgres(driver: Any, columns: Sequence[Sequence[Any]], now: datetime) -> set[str]:
@@ -199,6 +203,13 @@ def _insert_postgres(driver: Any, columns: Sequence[Sequence[Any]], now: datetim
 def _sqlite_time(value: datetime) -> str:
     # As service.models.UTCDateTime stores it on SQLite: naive UTC.
     return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _discard(raw: Any) -> None:
+    try:
+        raw.invalidate()
+    except Exception:  # noqa: BLE001 - it is being thrown away
+        log.debug("invalidate failed", exc_info=True)
 
 
 def _rollback(raw: Any) -> None:
