@@ -4,11 +4,18 @@
 ``ready_to_ship`` by the seller's own steps), for each package not yet arranged: check the
 recipient's address (missing or malformed: the package goes on hold, which opens an
 alert, and nothing is booked), choose how to hand it over (the shop's policy, else pickup,
-else drop-off), book it (``ship_order``, with an idempotency key; "already arranged"
-counts as booked, so a retry after a lost answer never books twice), fetch the tracking
-number, have Shopee make the airway bill and keep it. The tracking number then moves the
+else drop-off, else the seller's own carrier) with every field ``info_needed`` lists for it
+(a mode whose fields orderwatch cannot fill is passed over; when none is left the package
+goes on hold with the reason), book it (``ship_order``, with an idempotency key; "already
+arranged" counts as booked, so a retry after a lost answer never books twice), fetch the
+tracking number, have Shopee make the airway bill of the type it suggests
+(``get_shipping_document_parameter``) and keep it. The tracking number then moves the
 package to ``ready_for_pickup``. Every step can be repeated: a try that failed half-way
 goes again from the top and skips what is done.
+
+An order Shopee fulfils from advance stock (``advance_package`` true, or a ``booking_sn``:
+"matched with a booking and seller should not arrange shipment", get_order_detail's field
+table) is not booked at all.
 
 **Tracking** (job ``start_tracking``, once a package is picked up): read the carrier's
 checkpoints, keep the new ones, turn them into package events
@@ -28,8 +35,10 @@ from typing import Any, cast
 import anyio
 import sqlalchemy as sa
 
+from handlers.errors import RequestRejected
 from handlers.shopee.client import ShopeeClient
-from handlers.shopee.logistics import Dropoff, Pickup, ShippingParameter, ShopeeLogistics
+from handlers.shopee.handover import Handover, Unmet, advance_fulfilment, choose
+from handlers.shopee.logistics import Dropoff, Pickup, ShopeeLogistics
 from handlers.shopee.push import PLATFORM, tracking_number_key
 from handlers.shopee.tracking import Point, checkpoint_events
 from service import changes, documents
@@ -51,6 +60,9 @@ NOT_ARRANGED = {"created", "processing"}
 ARRANGEABLE = {"approved", "picking", "packing", "ready_to_ship"}
 PICKED_UP = {"picked_up", "in_transit", "out_for_delivery", "delivery_failed"}
 _PHONE = re.compile(r"\d")
+# download_shipping_document's errors that mean "not yet": wait, or make the task again.
+_DOWNLOAD_LATER = "download_later"
+_PRINT_FIRST = "shipping_document_should_print_first"
 
 
 @dataclass(frozen=True)
@@ -111,24 +123,6 @@ def address_problem(address: object) -> str | None:
     return None
 
 
-def choose(parameter: ShippingParameter, policy: str | None = None) -> Pickup | Dropoff | None:
-    """How to hand the package over: ``policy`` if allowed, else pickup, else drop-off."""
-    ways = [w for w in (policy, "pickup", "dropoff") if w]
-    for way in ways:
-        if way == "pickup" and parameter.pickup is not None and parameter.addresses:
-            address = next(
-                (a for a in parameter.addresses if "pickup_address" in a.flags), parameter.addresses[0]
-            )
-            if address.time_slots:
-                return Pickup(
-                    address_id=address.address_id, pickup_time_id=address.time_slots[0].pickup_time_id
-                )
-        if way == "dropoff" and parameter.dropoff is not None:
-            branch = parameter.branches[0].branch_id if parameter.branches else None
-            return Dropoff(branch_id=branch)
-    return None
-
-
 def _command(order: OrderRow, package_id: str, trigger: str, reason: str, key: str) -> Event:
     return Event(
         platform=PLATFORM,
@@ -154,6 +148,9 @@ async def arrange_shipment(job: Job, ctx: Context) -> Again | None:
         return None  # it moved on (the marketplace shipped or cancelled it): nothing to arrange
     token = await access_token(db, client, order.shop_id)
     [detail] = await client.get_order_detail(order.shop_id, token, [order.order_id])
+    if advance_fulfilment(detail.raw):
+        log.info("shopee order %s is fulfilled from advance stock: Shopee arranges it", order.order_id)
+        return None
     numbers = [p.package_number for p in detail.packages]
     logistics = ShopeeLogistics(client)
     for package in order.packages:
@@ -165,13 +162,12 @@ async def arrange_shipment(job: Job, ctx: Context) -> Again | None:
         number = numbers[0] if package.provisional and len(numbers) == 1 else package.package_id
         problem = address_problem(detail.raw.get("recipient_address"))
         if problem:
-            hold = _command(
-                order, package.package_id, "hold", problem, f"{job.key}:hold:{package.package_id}"
-            )
-            await anyio.to_thread.run_sync(ingest, db, [hold])
-            log.warning("shopee order %s package %s on hold: %s", order.order_id, number, problem)
+            await _hold(db, job, order, package.package_id, number, problem)
             continue
-        tracking = await _book(logistics, job, order, token, number)
+        tracking = await _book(logistics, job, order, token, number, package.tracking_number)
+        if isinstance(tracking, Unmet):
+            await _hold(db, job, order, package.package_id, number, tracking.reason)
+            continue
         if tracking is None:
             return Again(2.0, "waiting for the tracking number")
         if not await _airway_bill(logistics, db, order, token, number, tracking):
@@ -192,21 +188,34 @@ async def arrange_shipment(job: Job, ctx: Context) -> Again | None:
     return None
 
 
-async def _book(logistics: ShopeeLogistics, job: Job, order: OrderRow, token: str, number: str) -> str | None:
+async def _hold(db: Database, job: Job, order: OrderRow, package_id: str, number: str, why: str) -> None:
+    hold = _command(order, package_id, "hold", why, f"{job.key}:hold:{package_id}")
+    await anyio.to_thread.run_sync(ingest, db, [hold])
+    log.warning("shopee order %s package %s on hold: %s", order.order_id, number, why)
+
+
+async def _book(
+    logistics: ShopeeLogistics, job: Job, order: OrderRow, token: str, number: str, known: str | None
+) -> str | Unmet | None:
+    """The package's tracking number once booked (None: not given yet), or why it cannot be."""
     shop = order.shop_id
     existing = await logistics.get_tracking_number(shop, token, order.order_id, number)
     if existing:
         return existing  # booked before (by an earlier try, or by the seller in Seller Centre)
     parameter = await logistics.get_shipping_parameter(shop, token, order.order_id, number)
-    way = choose(parameter)
-    if way is None:
-        raise RuntimeError(f"no way to hand over package {number}: Shopee offers neither pickup nor drop-off")
-    key = f"{job.key}:{number}"
-    if isinstance(way, Pickup):
-        await logistics.ship_order(shop, token, order.order_id, number, pickup=way, idempotency_key=key)
-    else:
-        await logistics.ship_order(shop, token, order.order_id, number, dropoff=way, idempotency_key=key)
+    way = choose(parameter, tracking_number=known)
+    if isinstance(way, Unmet):
+        return Unmet(f"cannot arrange shipment: {way.reason}")
+    await logistics.ship_order(shop, token, order.order_id, number, idempotency_key=f"{job.key}:{number}",
+                               **_mode(way))  # fmt: skip
     return await logistics.get_tracking_number(shop, token, order.order_id, number)
+
+
+def _mode(way: Handover) -> dict[str, Any]:
+    name = (
+        "pickup" if isinstance(way, Pickup) else "dropoff" if isinstance(way, Dropoff) else "non_integrated"
+    )
+    return {name: way}
 
 
 async def _has_bill(db: Database, package_id: str) -> bool:
@@ -217,19 +226,29 @@ async def _has_bill(db: Database, package_id: str) -> bool:
 async def _airway_bill(
     logistics: ShopeeLogistics, db: Database, order: OrderRow, token: str, number: str, tracking: str
 ) -> bool:
-    kind = documents.AIRWAY_BILL
+    """Keep the package's airway bill, of the type Shopee suggests; False while it is being made."""
     if await _has_bill(db, number):
         return True
     shop, sn = order.shop_id, order.order_id
-    status = await logistics.get_shipping_document_result(shop, token, sn, number)
-    if status == "FAILED" or status not in ("READY", "PROCESSING"):
-        await logistics.create_shipping_document(shop, token, sn, number, tracking_number=tracking)
-        status = await logistics.get_shipping_document_result(shop, token, sn, number)
+    kind = (await logistics.get_shipping_document_parameter(shop, token, sn, number)).suggested
+    status = await logistics.get_shipping_document_result(shop, token, sn, number, document_type=kind)
+    if status is None or status == "FAILED":  # no task yet, or it failed: (re)make it
+        await logistics.create_shipping_document(
+            shop, token, sn, number, tracking_number=tracking, document_type=kind
+        )
+        status = await logistics.get_shipping_document_result(shop, token, sn, number, document_type=kind)
     if status != "READY":
         return False
-    content = await logistics.download_shipping_document(shop, token, sn, number)
+    try:
+        content = await logistics.download_shipping_document(shop, token, sn, number, document_type=kind)
+    except RequestRejected as exc:
+        if (exc.code or "").rsplit(".", 1)[-1] in (_DOWNLOAD_LATER, _PRINT_FIRST):
+            log.info("shopee order %s package %s: airway bill not ready: %s", sn, number, exc)
+            return False
+        raise
     kind_of = "application/pdf" if content.startswith(b"%PDF") else "application/octet-stream"
-    await anyio.to_thread.run_sync(documents.store, db, PLATFORM, number, kind, content, kind_of)
+    bill = documents.AIRWAY_BILL
+    await anyio.to_thread.run_sync(documents.store, db, PLATFORM, number, bill, content, kind_of)
     return True
 
 

@@ -4,15 +4,24 @@
 envelope, retries and error mapping are the client's). The flow, as Shopee's guide lays it
 out: ``get_shipping_parameter`` (which of pickup, dropoff and non-integrated the package
 allows, with addresses, time slots and branches) → ``ship_order`` → ``get_tracking_number``
-(empty for a while after arranging: poll) → ``create_shipping_document`` →
+(empty for a while after arranging: poll) → ``get_shipping_document_parameter`` (the
+airway bill type Shopee suggests for the package) → ``create_shipping_document`` →
 ``get_shipping_document_result`` until READY → ``download_shipping_document`` (the file
-itself, not JSON) → ``get_tracking_info`` for the carrier's checkpoints.
+itself; an error is JSON) → ``get_tracking_info`` for the carrier's checkpoints.
+
+The four document calls are batch calls (``order_list`` in, ``result_list`` out) though
+orderwatch sends one order: when every entry fails Shopee answers a top-level
+``common.batch_api_all_failed``, which the client takes as the answer (``batch=True``), and
+the entry's ``fail_error`` decides. ``logistics.shipping_document_should_print_first``
+from get_shipping_document_result means no task yet (:data:`NO_TASK`): create one.
 
 ``ship_order`` is safe to retry: the client retries a lost answer by itself, and Shopee
 answers a second arrangement of the same package with ``logistics.package_already_shipped``,
 which is taken as success (``ShipResult.already``). An optional idempotency key travels as
 the ``Idempotency-Key`` header; real Shopee has no such header (the sandbox honours it).
-Paths, fields and error names are recorded with their sources in docs/platforms.md.
+Paths, fields and error names are backed by Shopee's published reference, kept with its
+source in tests/conformance/samples/shopee/v2.logistics.*.json (checked by
+tests/conformance/test_shopee_logistics_samples.py).
 """
 
 from __future__ import annotations
@@ -24,16 +33,20 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from handlers.errors import MarketplaceError, RequestRejected
-from handlers.shopee.client import PLATFORM, ShopeeClient
+from handlers.shopee.client import ShopeeClient
 from handlers.shopee.logistics_answers import (
     Checkpoint,
+    DocumentParameter,
     DropoffBranch,
     PickupAddress,
     ShippingParameter,
     TimeSlot,
     TrackingInfo,
-    list_of,
+    entry_failure,
+    log_warning,
     object_of,
+    only_result,
+    parse_document_parameter,
     parse_shipping_parameter,
     parse_tracking_info,
     unexpected,
@@ -41,6 +54,7 @@ from handlers.shopee.logistics_answers import (
 
 __all__ = [
     "Checkpoint",
+    "DocumentParameter",
     "Dropoff",
     "DropoffBranch",
     "NonIntegrated",
@@ -56,6 +70,7 @@ __all__ = [
 SHIPPING_PARAMETER_PATH = "/api/v2/logistics/get_shipping_parameter"
 SHIP_ORDER_PATH = "/api/v2/logistics/ship_order"
 TRACKING_NUMBER_PATH = "/api/v2/logistics/get_tracking_number"
+DOCUMENT_PARAMETER_PATH = "/api/v2/logistics/get_shipping_document_parameter"
 CREATE_DOCUMENT_PATH = "/api/v2/logistics/create_shipping_document"
 DOCUMENT_RESULT_PATH = "/api/v2/logistics/get_shipping_document_result"
 DOWNLOAD_DOCUMENT_PATH = "/api/v2/logistics/download_shipping_document"
@@ -69,11 +84,15 @@ DOCUMENT_TYPES = (
     "THERMAL_AIR_WAYBILL",
     "NORMAL_JOB_AIR_WAYBILL",
     "THERMAL_JOB_AIR_WAYBILL",
+    "THERMAL_UNPACKAGED_LABEL",
 )
 DocumentStatus = Literal["READY", "PROCESSING", "FAILED"]
 DOCUMENT_STATUSES: tuple[DocumentStatus, ...] = ("READY", "PROCESSING", "FAILED")
-# A second ship_order of the same package. The message form is one integrator's record of
-# a logistics.error_param answer; both are treated as "already arranged".
+# get_shipping_document_result's fail_error for a package with no document task yet.
+NO_TASK = "shipping_document_should_print_first"
+# A second ship_order of the same package: ship_order's error list has
+# logistics.package_already_shipped (published with a leading space) and logistics.error_param
+# "Order has been shipped."; both are taken as "already arranged".
 _ALREADY_CODES = frozenset({"package_already_shipped"})
 _NOT_SPLIT = "ship_order_not_need_pacakge_number"  # (sic) package_number sent for an order not split
 _ALREADY_MESSAGE = re.compile(r"(?i)has been shipped|already been (?:shipped|arranged)")
@@ -81,15 +100,20 @@ _ALREADY_MESSAGE = re.compile(r"(?i)has been shipped|already been (?:shipped|arr
 
 @dataclass(frozen=True)
 class Pickup:
-    """Arrange a pickup at ``address_id`` in the slot ``pickup_time_id``."""
+    """Arrange a pickup at ``address_id``, in the slot ``pickup_time_id`` when the address
+    has slots (some channels offer none: Shopee picks the time), with the carrier's
+    ``tracking_number`` when ``info_needed.pickup`` asks for it."""
 
     address_id: int
-    pickup_time_id: str
+    pickup_time_id: str | None = None
+    tracking_number: str | None = None
 
 
 @dataclass(frozen=True)
 class Dropoff:
-    """Arrange a drop-off; send the fields ``info_needed.dropoff`` lists (maybe none)."""
+    """Arrange a drop-off with the fields ``info_needed.dropoff`` lists (maybe none; its
+    ``tracking_no`` is sent as ``tracking_number``; for channels 80003/80004 one of
+    ``tracking_number`` and ``sender_real_name``)."""
 
     branch_id: int | None = None
     sender_real_name: str | None = None
@@ -99,9 +123,10 @@ class Dropoff:
 
 @dataclass(frozen=True)
 class NonIntegrated:
-    """Ship with the seller's own carrier under its ``tracking_number``."""
+    """Ship with the seller's own carrier, under its ``tracking_number`` (optional in
+    ``ship_order``; to send when ``info_needed.non_integrated`` lists ``tracking_no``)."""
 
-    tracking_number: str
+    tracking_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +176,7 @@ class ShopeeLogistics:
             raise ValueError("ship_order takes exactly one of pickup, dropoff and non_integrated")
         name, value = chosen[0]
         body: dict[str, Any] = {"order_sn": order_sn, name: _mode_body(name, value)}
-        if package_number is not None:
+        if package_number:  # Shopee: never send an empty package_number
             body["package_number"] = package_number
         headers = {IDEMPOTENCY_HEADER: idempotency_key} if idempotency_key else None
         shop = (shop_id, access_token)
@@ -159,7 +184,7 @@ class ShopeeLogistics:
             try:
                 doc = await self.client.call("POST", SHIP_ORDER_PATH, body=body, shop=shop, headers=headers)
             except RequestRejected as exc:
-                if package_number is None or _code(exc) != _NOT_SPLIT:
+                if not package_number or _code(exc) != _NOT_SPLIT:
                     raise
                 # Shopee wants package_number for split orders only: the same call without it.
                 del body["package_number"]
@@ -180,6 +205,22 @@ class ShopeeLogistics:
         number = response.get("tracking_number")
         return number if isinstance(number, str) and number.strip() else None
 
+    async def get_shipping_document_parameter(
+        self, shop_id: str, access_token: str, order_sn: str, package_number: str | None = None
+    ) -> DocumentParameter:
+        """The airway bill type Shopee suggests for the package, and the selectable ones."""
+        name = "get_shipping_document_parameter"
+        entry = _document_entry(order_sn, package_number, None)
+        doc = await self.client.call(
+            "POST", DOCUMENT_PARAMETER_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token),
+            batch=True,
+        )  # fmt: skip
+        result = only_result(doc, name, order_sn, package_number)
+        failure = entry_failure(result, name, doc)
+        if failure is not None:
+            raise failure
+        return parse_document_parameter(result)
+
     async def create_shipping_document(
         self,
         shop_id: str,
@@ -188,19 +229,26 @@ class ShopeeLogistics:
         package_number: str | None = None,
         *,
         tracking_number: str | None = None,
-        document_type: str = "NORMAL_AIR_WAYBILL",
+        document_type: str | None = None,
     ) -> None:
-        """Ask Shopee to make the package's airway bill (a task: then poll its result)."""
+        """Ask Shopee to make the package's airway bill (a task: then poll its result); the
+        entry's ``fail_error`` is raised as a :class:`RequestRejected` with that code. With no
+        ``document_type`` Shopee makes the type it suggests."""
         entry = _document_entry(order_sn, package_number, document_type)
         if tracking_number:
             entry["tracking_number"] = tracking_number
         name = "create_shipping_document"
         doc = await self.client.call(
-            "POST", CREATE_DOCUMENT_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token)
-        )
-        # One SDK types this answer as empty, two others as a result_list: read it if it is there.
-        if isinstance(doc.get("response"), Mapping) and doc["response"].get("result_list"):
-            _failure_of(_only_result(doc, name, order_sn), name, doc)
+            "POST", CREATE_DOCUMENT_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token),
+            batch=True,
+        )  # fmt: skip
+        response = doc.get("response")
+        if not (isinstance(response, Mapping) and response.get("result_list")):
+            log_warning(doc, name)
+            return  # no entries to read (one SDK types this answer as empty): the task is asked for
+        failure = entry_failure(only_result(doc, name, order_sn, package_number), name, doc)
+        if failure is not None:
+            raise failure
 
     async def get_shipping_document_result(
         self,
@@ -209,22 +257,28 @@ class ShopeeLogistics:
         order_sn: str,
         package_number: str | None = None,
         *,
-        document_type: str = "NORMAL_AIR_WAYBILL",
-    ) -> DocumentStatus:
-        """The airway bill task's status: READY, PROCESSING or FAILED."""
+        document_type: str | None = None,
+    ) -> DocumentStatus | None:
+        """The airway bill task's status: READY, PROCESSING or FAILED; None when there is no
+        task yet (``logistics.shipping_document_should_print_first``: create one). Any other
+        ``fail_error`` is raised as a :class:`RequestRejected` with that code."""
         entry = _document_entry(order_sn, package_number, document_type)
         name = "get_shipping_document_result"
         doc = await self.client.call(
-            "POST", DOCUMENT_RESULT_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token)
-        )
-        result = _only_result(doc, name, order_sn)
+            "POST", DOCUMENT_RESULT_PATH, body={"order_list": [entry]}, shop=(shop_id, access_token),
+            batch=True,
+        )  # fmt: skip
+        result = only_result(doc, name, order_sn, package_number)
+        failure = entry_failure(result, name, doc)
+        if failure is not None:
+            if _code(failure) == NO_TASK:
+                log.info("%s: %s has no airway bill task yet", name, order_sn)
+                return None
+            raise failure
         status = result.get("status")
         for known in DOCUMENT_STATUSES:
             if status == known:
                 return known
-        if result.get("fail_error"):  # no task (never created, or refused): make one again
-            log.info("%s: %s: %s", name, result.get("fail_error"), result.get("fail_message"))
-            return "FAILED"
         raise unexpected(name, f"unknown status {status!r}")
 
     async def download_shipping_document(
@@ -234,14 +288,17 @@ class ShopeeLogistics:
         order_sn: str,
         package_number: str | None = None,
         *,
-        document_type: str = "NORMAL_AIR_WAYBILL",
+        document_type: str | None = None,
     ) -> bytes:
-        """The airway bill file as Shopee answers it (PDF mostly; HTML or ZIP for some channels)."""
-        _check_document_type(document_type)
+        """The airway bill file as Shopee answers it (PDF mostly; HTML or ZIP for some
+        channels); an error is JSON (``logistics.download_later`` while it is processing)."""
         entry: dict[str, Any] = {"order_sn": order_sn}
-        if package_number is not None:
+        if package_number:
             entry["package_number"] = package_number
-        body = {"shipping_document_type": document_type, "order_list": [entry]}
+        body: dict[str, Any] = {"order_list": [entry]}
+        if document_type is not None:
+            _check_document_type(document_type)
+            body["shipping_document_type"] = document_type
         return await self.client.call_for_file(
             "POST", DOWNLOAD_DOCUMENT_PATH, body=body, shop=(shop_id, access_token)
         )
@@ -269,11 +326,15 @@ def _check_document_type(document_type: str) -> None:
         raise ValueError(f"document_type must be one of {', '.join(DOCUMENT_TYPES)}")
 
 
-def _document_entry(order_sn: str, package_number: str | None, document_type: str) -> dict[str, Any]:
-    _check_document_type(document_type)
-    entry: dict[str, Any] = {"order_sn": order_sn, "shipping_document_type": document_type}
-    if package_number is not None:
+def _document_entry(order_sn: str, package_number: str | None, document_type: str | None) -> dict[str, Any]:
+    if not order_sn:
+        raise ValueError("order_sn is required")
+    entry: dict[str, Any] = {"order_sn": order_sn}
+    if package_number:  # Shopee: never send an empty package_number
         entry["package_number"] = package_number
+    if document_type is not None:
+        _check_document_type(document_type)
+        entry["shipping_document_type"] = document_type
     return entry
 
 
@@ -281,8 +342,9 @@ def _mode_body(name: str, value: object) -> dict[str, Any]:
     kinds: dict[str, type] = {"pickup": Pickup, "dropoff": Dropoff, "non_integrated": NonIntegrated}
     kind = kinds[name]
     chosen = value if isinstance(value, kind) else kind(**dict(value))  # type: ignore[call-overload]
-    # Shopee: send the mode's object even when it has nothing in it (a plain dropoff is {}).
-    return {k: v for k, v in vars(chosen).items() if v is not None}
+    # Shopee: send the mode's object even when it has nothing in it (a plain dropoff is {});
+    # fields left unset (or empty) are not sent.
+    return {k: v for k, v in vars(chosen).items() if v is not None and v != ""}
 
 
 def _code(exc: MarketplaceError) -> str:
@@ -297,22 +359,3 @@ def _already_arranged(exc: MarketplaceError) -> bool:
 def _request_id(doc: Mapping[str, Any]) -> str | None:
     value = doc.get("request_id")
     return str(value) if value else None
-
-
-def _only_result(doc: Mapping[str, Any], name: str, order_sn: str) -> Mapping[str, Any]:
-    response = object_of(doc.get("response"), name, "response")
-    results = [r for r in list_of(response.get("result_list"), "result_list") if isinstance(r, Mapping)]
-    for result in results:
-        if result.get("order_sn") == order_sn:
-            return result
-    raise unexpected(name, "the order is not in result_list")
-
-
-def _failure_of(result: Mapping[str, Any], name: str, doc: Mapping[str, Any]) -> None:
-    """Raise the per-order failure Shopee reports inside a successful answer, if any."""
-    error = str(result.get("fail_error") or "")
-    if error:
-        said = str(result.get("fail_message") or error)
-        raise RequestRejected(
-            PLATFORM, f"{name}: {said}", code=error, request_id=_request_id(doc), status=200
-        )

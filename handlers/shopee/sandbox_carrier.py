@@ -5,16 +5,19 @@ picked up — by :meth:`Carrier.pickup`, or on its own in auto mode — it follo
 step per :meth:`Carrier.advance`: picked up (``LOGISTICS_PICKUP_DONE``; the order goes
 SHIPPED once all its parcels are), in-transit checkpoints, customs hold and release for a
 cross-border shop's parcels (the logistics status stays in transit), out for delivery,
-optional failed attempts (``LOGISTICS_DELIVERY_FAILED``, then out for delivery again),
+optional failed attempts (worded checkpoints; the parcel stays ``LOGISTICS_PICKUP_DONE``,
+then goes out for delivery again),
 delivered (``LOGISTICS_DELIVERY_DONE``; the order goes TO_CONFIRM_RECEIVE once all its
 parcels are), and after ``complete_beats`` more steps the order is COMPLETED. Order status
 changes are pushed by :meth:`ShopeeSandbox.move` as any other change.
 
 Checkpoints carry Shopee's tracking statuses (``ORDER_CREATED``, ``PICKED_UP``,
-``DELIVERY_PENDING``, ``FAILED_DELIVERED``, ``DELIVERED``), as ``get_tracking_info`` shows
-them. Auto mode runs a daemon thread that calls :meth:`Carrier.beat` every ``pace_seconds``;
-demo mode also creates orders (UNPAID, paid on the next beat) and leaves arranging their
-shipment to orderwatch.
+``DELIVERY_PENDING``, ``FAILED_DELIVERED``, ``DELIVERED``: TrackingLogisticsStatus in
+Shopee's data definitions), as ``get_tracking_info`` shows them, oldest first. Invented: the
+plan itself (hubs, customs, how many steps) and the checkpoints' words; the reference
+describes only the statuses. Auto mode runs a daemon thread that calls
+:meth:`Carrier.beat` every ``pace_seconds``; demo mode also creates orders (UNPAID, paid
+on the next beat) and leaves arranging their shipment to orderwatch.
 """
 
 from __future__ import annotations
@@ -240,8 +243,13 @@ class Carrier:
         if settings.max_failed_attempts and self._rng.random() < settings.failed_attempts:
             failures = self._rng.randint(1, settings.max_failed_attempts)
         for _ in range(failures):
+            # Invented: a failed attempt tried again. Shopee's data definitions have no status
+            # for it (LOGISTICS_DELIVERY_FAILED is "order cancelled due to 3PL delivery failed",
+            # and get_tracking_info's sample pairs it with a FAILED_DELIVERED checkpoint of a
+            # parcel on its way back), so the parcel stays LOGISTICS_PICKUP_DONE, pending
+            # delivery, and only the words say the attempt failed.
             text = "Delivery attempt failed: the recipient was not available; the carrier will try again"
-            steps.append(Step("FAILED_DELIVERED", text, "LOGISTICS_DELIVERY_FAILED"))
+            steps.append(Step("DELIVERY_PENDING", text))
             steps.append(Step("DELIVERY_PENDING", "The parcel is out for delivery again"))
         steps.append(Step("DELIVERED", "The parcel was delivered", "LOGISTICS_DELIVERY_DONE"))
         return deque(steps)

@@ -1,17 +1,23 @@
 """The sandbox's Shopee logistics endpoints, in Shopee's request and answer shapes.
 
-``get_shipping_parameter``, ``ship_order``, ``get_tracking_number``,
-``create_shipping_document``, ``get_shipping_document_result``,
-``download_shipping_document`` (the PDF itself, not JSON) and ``get_tracking_info``, each
-checked as the order calls are (:func:`handlers.shopee.sandbox_api.authenticate`), with
-the state in :mod:`handlers.shopee.sandbox_shipping` and :mod:`handlers.shopee.sandbox_carrier`.
+``get_shipping_parameter``, ``ship_order``, ``get_tracking_number`` and
+``get_tracking_info`` here, the document calls in :mod:`handlers.shopee.sandbox_documents`;
+each checked as the order calls are (:func:`handlers.shopee.sandbox_api.authenticate`),
+with the state in :mod:`handlers.shopee.sandbox_shipping` and
+:mod:`handlers.shopee.sandbox_carrier`. Error names are each call's own published ones
+(tests/conformance/samples/shopee/v2.logistics.*.json): an unknown order is
+``error_not_found`` for get_shipping_parameter (its error example),
+``logistics.error_order_not_found`` for ship_order, ``logistics.invalid_error`` for the
+tracking calls and ``logistics.order_not_exist`` for the document calls.
 
-Faults, in this order: the sandbox's API faults and the logistics faults fail a call
-before it acts (500, 429, or a hang); then a POST carrying an ``Idempotency-Key`` seen
-before gets the first answer again without acting; then the call acts; then a share of
-answers is lost (an error_server 500, a connection dropped midway, or a hang) although
-the action is done. ``package_number`` is required for split orders and, in
-``ship_order``, refused for orders that are not split.
+Invented (the reference describes none of it): faults, in this order: the sandbox's API
+faults and the logistics faults fail a call before it acts (500, 429, or a hang); then a
+POST carrying an ``Idempotency-Key`` seen before gets the first answer again without
+acting; then the call acts; then a share of answers is lost (an error_server 500, a
+connection dropped midway, or a hang) although the action is done. The
+``Idempotency-Key`` header and the HTTP statuses of error answers are invented too.
+``package_number`` is required for split orders and, in ``ship_order``, refused for orders
+that are not split.
 """
 
 from __future__ import annotations
@@ -28,11 +34,10 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from handlers.shopee.sandbox_api import STATUS, ShopeeApiError, answer, authenticate
-from handlers.shopee.sandbox_shipping import DOCUMENT_TYPES, MODES
+from handlers.shopee.sandbox_shipping import MODES
 from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-MAX_DOCUMENTS = 50
 Handler = Callable[[Mapping[str, Any], ShopeeSandbox, Shop], "dict[str, Any] | Response"]
 
 
@@ -116,16 +121,31 @@ def _param(detail: str) -> ShopeeApiError:
     return ShopeeApiError("error_param", f"Wrong parameters, detail: {detail}.")
 
 
+# Per call: the error names of an unknown order and of an unknown package (each call's list).
+MISSING = {
+    "get_shipping_parameter": (("error_not_found", "Wrong parameters, detail: the order is not found."),
+                               ("error_param", "Wrong parameters, detail: the package is not found.")),
+    "ship_order": (("logistics.error_order_not_found", "Order is not found."),
+                   ("error_param", "Invalid package number, please get package number from field "
+                                   "`package_number` instead of `forder_id`.")),
+    "tracking": (("logistics.invalid_error", "The order is not exist."),
+                 ("logistics.package_not_exist", "The package is not exist.")),
+    "document": (("logistics.order_not_exist", "The order_sn {order_sn} is not exist."),
+                 ("logistics.package_number_not_found", "The package_number {package_number} is not exist.")),
+}  # fmt: skip
+
+
 def _target(
-    args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop, *, ship: bool = False
+    args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop, *, ship: bool = False, call: str = "tracking"
 ) -> tuple[Order, Package]:
     """The order and package a call names; Shopee's errors when it names none of the shop's."""
+    (no_order, no_order_text), (no_package, no_package_text) = MISSING["ship_order" if ship else call]
     order_sn = args.get("order_sn")
     if not isinstance(order_sn, str) or not order_sn:
         raise _param("order_sn is a required field")
     order = sandbox.orders.get(order_sn)
     if order is None or order.shop_id != shop.shop_id:
-        raise ShopeeApiError("logistics.invalid_error", "Order does not exist.")
+        raise ShopeeApiError(no_order, no_order_text.format(order_sn=order_sn))
     number = args.get("package_number")
     if number is None:
         if len(order.packages) > 1:
@@ -134,7 +154,7 @@ def _target(
             )
             raise ShopeeApiError(code, "Please request with package_number for this split order.")
         if not order.packages:
-            raise ShopeeApiError("logistics.package_not_exist", "Package does not exist.")
+            raise ShopeeApiError(no_package, no_package_text.format(package_number=""))
         return order, order.packages[0]
     if not isinstance(number, str) or not number:
         raise _param("package_number must not be empty; leave it out when there is none")
@@ -143,13 +163,13 @@ def _target(
         raise ShopeeApiError("logistics.ship_order_not_need_pacakge_number", message)
     package = next((p for p in order.packages if p.package_number == number), None)
     if package is None:
-        raise ShopeeApiError("logistics.package_not_exist", "Package does not exist.")
+        raise ShopeeApiError(no_package, no_package_text.format(package_number=number))
     return order, package
 
 
 def get_shipping_parameter(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop) -> dict[str, Any]:
     """``GET /api/v2/logistics/get_shipping_parameter``: the modes and their choices."""
-    order, package = _target(args, sandbox, shop)
+    order, package = _target(args, sandbox, shop, call="get_shipping_parameter")
     return {"response": sandbox.logistics.shipping_parameter(order, package)}
 
 
@@ -158,7 +178,8 @@ def ship_order(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop) -> d
     order, package = _target(args, sandbox, shop, ship=True)
     modes = [mode for mode in MODES if mode in args]
     if len(modes) != 1:
-        raise _param("send exactly one of pickup, dropoff and non_integrated")
+        message = "Please select just one way to ship order: pickup or dropoff or non_integrated."
+        raise ShopeeApiError("logistics.ship_order_only_support_one_type", message)
     choice = args[modes[0]]
     if not isinstance(choice, dict):
         raise _param(f"{modes[0]} must be an object")
@@ -173,138 +194,34 @@ def get_tracking_number(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: S
 
 
 def get_tracking_info(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop) -> dict[str, Any]:
-    """``GET /api/v2/logistics/get_tracking_info``: the status and checkpoints, newest first."""
+    """``GET /api/v2/logistics/get_tracking_info``: the status and checkpoints, oldest first
+    (as Shopee's sample lists them)."""
     order, package = _target(args, sandbox, shop)
     checkpoints = sandbox.logistics.carrier.checkpoints(order.order_sn, package.package_number)
     response = {
         "order_sn": order.order_sn,
         "package_number": package.package_number,
         "logistics_status": package.logistics_status,
-        "tracking_info": checkpoints[::-1],
+        "tracking_info": checkpoints,
     }
     return {"response": response}
 
 
-def _documents(args: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    entries = args.get("order_list")
-    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_DOCUMENTS:
-        raise _param(f"order_list must hold 1 to {MAX_DOCUMENTS} orders")
-    if not all(isinstance(entry, dict) for entry in entries):
-        raise _param("order_list must hold objects")
-    return entries
-
-
-def _kind(entry: Mapping[str, Any], args: Mapping[str, Any]) -> str:
-    kind = entry.get("shipping_document_type") or args.get("shipping_document_type") or DOCUMENT_TYPES[0]
-    if kind not in DOCUMENT_TYPES:
-        raise _param(f"shipping_document_type must be one of {', '.join(DOCUMENT_TYPES)}")
-    return str(kind)
-
-
-def _each(
-    args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop, act: Callable[..., dict[str, Any]]
-) -> dict[str, Any]:
-    """A document call's ``result_list``: one result per order, failures included."""
-    results = []
-    for entry in _documents(args):
-        kind = _kind(entry, args)
-        result: dict[str, Any] = {
-            "order_sn": entry.get("order_sn"),
-            "package_number": entry.get("package_number"),
-        }
-        try:
-            order, package = _target(entry, sandbox, shop)
-            result["package_number"] = package.package_number
-            result.update(act(order, package, kind, entry))
-        except ShopeeApiError as exc:
-            result.update(fail_error=exc.error, fail_message=exc.message)
-        results.append(result)
-    return {"response": {"result_list": results}}
-
-
-def create_shipping_document(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop) -> dict[str, Any]:
-    """``POST /api/v2/logistics/create_shipping_document``: airway bill tasks."""
-
-    def create(order: Order, package: Package, kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-        error, message = sandbox.logistics.create_document(order, package, kind, entry.get("tracking_number"))
-        return {"fail_error": error, "fail_message": message}
-
-    return _each(args, sandbox, shop, create)
-
-
-def get_shipping_document_result(
-    args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop
-) -> dict[str, Any]:
-    """``POST /api/v2/logistics/get_shipping_document_result``: READY, PROCESSING or FAILED."""
-
-    def result(order: Order, package: Package, kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
-        status = sandbox.logistics.document_status(order, package, kind)
-        if status is None:
-            message = "Please call create_shipping_document first."
-            return {"fail_error": "logistics.shipping_document_not_exist", "fail_message": message}
-        if status == "FAILED":
-            message = "The airway bill could not be made."
-            return {
-                "status": status,
-                "fail_error": "logistics.shipping_document_failed",
-                "fail_message": message,
-            }
-        return {"status": status, "fail_error": "", "fail_message": ""}
-
-    return _each(args, sandbox, shop, result)
-
-
-def download_shipping_document(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Shop) -> Response:
-    """``POST /api/v2/logistics/download_shipping_document``: the airway bill, a PDF."""
-    kind = _kind({}, args)
-    lines = [f"Shopee sandbox airway bill ({kind})"]
-    for entry in _documents(args):
-        order, package = _target(entry, sandbox, shop)
-        if sandbox.logistics.document_status(order, package, kind) != "READY":
-            raise ShopeeApiError(
-                "logistics.shipping_document_not_ready", "The shipping document is not ready."
-            )
-        arranged = sandbox.logistics.arrangement(order, package)
-        number = arranged.tracking_number if arranged else ""
-        lines += [f"Order {order.order_sn}", f"Package {package.package_number}", f"Tracking number {number}"]
-    return Response(airway_bill(lines), media_type="application/pdf")
-
-
-def airway_bill(lines: list[str]) -> bytes:
-    """A small valid one-page PDF (A6) showing ``lines``."""
-    shown = " T* ".join(f"({_pdf_text(line)}) Tj" for line in lines)
-    stream = f"BT /F1 11 Tf 14 TL 20 390 Td {shown} ET".encode("latin-1")
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 298 420] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    pdf, offsets = b"%PDF-1.4\n", []
-    for number, body in enumerate(objects, start=1):
-        offsets.append(len(pdf))
-        pdf += b"%d 0 obj\n%s\nendobj\n" % (number, body)
-    xref = len(pdf)
-    pdf += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    pdf += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    pdf += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return pdf
-
-
-def _pdf_text(line: str) -> str:
-    text = line.encode("latin-1", "replace").decode("latin-1")
-    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
-
-
 def logistics_routes() -> list[Route]:
     """The Shopee logistics routes (before the catch-all of the API routes)."""
+    from handlers.shopee.sandbox_documents import (  # they build on this module
+        create_shipping_document,
+        download_shipping_document,
+        get_shipping_document_parameter,
+        get_shipping_document_result,
+    )
+
     base = "/api/v2/logistics"
     calls: list[tuple[str, Handler, str]] = [
         ("get_shipping_parameter", get_shipping_parameter, "GET"),
         ("ship_order", ship_order, "POST"),
         ("get_tracking_number", get_tracking_number, "GET"),
+        ("get_shipping_document_parameter", get_shipping_document_parameter, "POST"),
         ("create_shipping_document", create_shipping_document, "POST"),
         ("get_shipping_document_result", get_shipping_document_result, "POST"),
         ("download_shipping_document", download_shipping_document, "POST"),

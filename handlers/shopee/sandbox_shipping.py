@@ -9,7 +9,14 @@ non-integrated channel, as Shopee's guide says), the order to PROCESSED once all
 packages are arranged, and gives the package a tracking number that
 ``get_tracking_number`` shows — and a code-4 push announces — after ``tracking_delay``
 seconds. Airway bills are READY ``document_delay`` seconds after they are created.
-Made-up parts are listed in docs/platforms.md.
+
+The shapes and error names follow Shopee's published reference
+(tests/conformance/samples/shopee/v2.logistics.*.json): ``info_needed`` names the fields
+Shopee's field table lists (``tracking_no`` for drop-off and non-integrated, ``tracking_number``
+for pickup, ``sender_real_name``, ``slug``), an address may have no time slots
+(``"time_slot_list": null``; then ``pickup_time_id`` is not needed), and ship_order's
+refusals use names from its error list. What the reference does not describe is marked
+"Invented:" where it is done.
 """
 
 from __future__ import annotations
@@ -18,12 +25,13 @@ import hashlib
 import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from handlers.sandbox_faults import SandboxError
 from handlers.shopee.sandbox_api import ShopeeApiError
 from handlers.shopee.sandbox_carrier import Carrier
+from handlers.shopee.sandbox_handover import ADDRESSES, BRANCHES, SLUGS, UNSUPPORTED, check_choice, slots_at
 from handlers.shopee.sandbox_state import Order, Package
 
 if TYPE_CHECKING:
@@ -35,28 +43,25 @@ DOCUMENT_TYPES = (
     "THERMAL_AIR_WAYBILL",
     "NORMAL_JOB_AIR_WAYBILL",
     "THERMAL_JOB_AIR_WAYBILL",
+    "THERMAL_UNPACKAGED_LABEL",
 )
 FAULTS = ("500", "429", "hang")  # before acting
 LOSSES = ("500", "drop", "hang")  # after acting: the answer is lost
 NEEDED = {
     "pickup": ["address_id", "pickup_time_id"],
     "dropoff": ["branch_id"],
-    "non_integrated": ["tracking_number"],
+    "non_integrated": ["tracking_no"],
+}
+# What info_needed may list per mode (get_shipping_parameter's field table).
+NEEDABLE = {
+    "pickup": ("address_id", "pickup_time_id", "tracking_number"),
+    "dropoff": ("branch_id", "sender_real_name", "tracking_no", "slug"),
+    "non_integrated": ("tracking_no",),
 }
 ALREADY = (
     "logistics.package_already_shipped",
     "This package has already been arranged shipment and you can't call this API again.",
 )
-ADDRESSES = (
-    {"address_id": 4001, "address": "12 Kallang Avenue #04-01", "zipcode": "339511",
-     "address_flag": ["default_address", "pickup_address", "return_address"]},
-    {"address_id": 4002, "address": "3 Tuas South Street 5", "zipcode": "637331", "address_flag": []},
-)  # fmt: skip
-BRANCHES = (
-    {"branch_id": 7001, "address": "SPX Drop-off Point, 1 Jurong West Central 2", "zipcode": "648886"},
-    {"branch_id": 7002, "address": "SPX Drop-off Point, 23 Serangoon Central", "zipcode": "556083"},
-)  # fmt: skip
-SLOT_DAYS = 3
 
 
 @dataclass(frozen=True)
@@ -84,19 +89,34 @@ class LogisticsFaults:
 
 @dataclass
 class LogisticsSettings:
-    """The modes packages allow, the delays of tracking numbers and airway bills (sandbox
-    seconds), whether airway bills fail, and how many idempotency keys are remembered."""
+    """The modes packages allow, the fields ``info_needed`` lists per mode (``needs``: the
+    defaults of :data:`NEEDED` where a mode is not named), whether pickup addresses offer
+    time slots, the airway bill types (the first is suggested), the delays of tracking
+    numbers and airway bills (sandbox seconds), whether airway bills fail, and how many
+    idempotency keys are remembered."""
 
     modes: tuple[str, ...] = ("pickup", "dropoff")
+    needs: dict[str, list[str]] = field(default_factory=dict)
+    pickup_slots: bool = True
+    document_types: tuple[str, ...] = ("THERMAL_AIR_WAYBILL", "NORMAL_AIR_WAYBILL")
     tracking_delay: int = 0
     document_delay: int = 2
     fail_documents: bool = False
     memory: int = 1000
 
+    def needed(self, mode: str) -> list[str]:
+        """What ``info_needed`` lists for ``mode``."""
+        return list(self.needs.get(mode, NEEDED[mode]))
+
     def check(self) -> None:
         """Refuse impossible settings."""
         if not self.modes or any(mode not in MODES for mode in self.modes):
             raise SandboxError(f"modes must be some of {', '.join(MODES)}")
+        for mode, names in self.needs.items():
+            if mode not in MODES or any(name not in NEEDABLE[mode] for name in names):
+                raise SandboxError(f"needs: {mode} may list some of {', '.join(NEEDABLE.get(mode, ()))}")
+        if not self.document_types or any(kind not in DOCUMENT_TYPES for kind in self.document_types):
+            raise SandboxError(f"document_types must be some of {', '.join(DOCUMENT_TYPES)}")
         if min(self.tracking_delay, self.document_delay) < 0 or self.memory < 1:
             raise SandboxError("delays cannot be negative and memory must be at least 1")
 
@@ -150,7 +170,8 @@ class SandboxLogistics:
         with self.sandbox.lock:
             for name, value in changes.items():
                 target = self.settings if name in mine else self.carrier.settings
-                setattr(target, name, tuple(value) if name == "modes" else value)
+                tupled = name in ("modes", "document_types")
+                setattr(target, name, tuple(value) if tupled else value)
             self.settings.check()
             self.carrier.settings.check()
             return self.settings
@@ -212,12 +233,22 @@ class SandboxLogistics:
 
     def shipping_parameter(self, order: Order, package: Package) -> dict[str, Any]:
         """``get_shipping_parameter``'s response for the package."""
-        modes = self.settings.modes
-        response: dict[str, Any] = {"info_needed": {mode: list(NEEDED[mode]) for mode in modes}}
-        if "dropoff" in modes:
-            response["dropoff"] = {"branch_list": [_place(b) for b in BRANCHES], "slug_list": []}
+        settings = self.settings
+        modes = settings.modes
+        response: dict[str, Any] = {"info_needed": {mode: settings.needed(mode) for mode in modes}}
+        dropoff = settings.needed("dropoff") if "dropoff" in modes else []
+        # As in Shopee's sample, "dropoff" is null when there is nothing to choose from.
+        response["dropoff"] = None
+        if "branch_id" in dropoff or "slug" in dropoff:
+            branches = [_place(b) for b in BRANCHES] if "branch_id" in dropoff else []
+            response["dropoff"] = {
+                "branch_list": branches,
+                "slug_list": list(SLUGS) if "slug" in dropoff else [],
+            }
         if "pickup" in modes:
-            slots = [] if self.arrangement(order, package) else _slots(self.sandbox.clock.now())
+            slots: list[dict[str, Any]] | None = None  # a channel without time slots
+            if settings.pickup_slots:
+                slots = [] if self.arrangement(order, package) else slots_at(self.sandbox.clock.now())
             addresses = [{**_place(a), "time_slot_list": slots} for a in ADDRESSES]
             response["pickup"] = {"address_list": addresses}
         return response
@@ -234,17 +265,20 @@ class SandboxLogistics:
             if key in self._arranged:
                 raise ShopeeApiError(*ALREADY)
             if order.order_status in ("UNPAID", "PENDING"):
-                raise ShopeeApiError("logistics.error_status_limit", "logistic status not ready to ship")
+                raise ShopeeApiError(
+                    "logistics.ship_order_not_ready_to_ship", "The order is not ready to ship."
+                )
             if order.order_status != "READY_TO_SHIP":
-                raise ShopeeApiError("logistics.order_finalized", "Order is already in finalized status.")
+                message = "Operation is not allow with current order status."
+                raise ShopeeApiError("logistics.error_order_state", message)
             if mode not in self.settings.modes:
-                raise _param(f"{mode} is not available for this order")
-            where = self._check_choice(mode, choice)
+                raise ShopeeApiError(f"logistics.ship_order_unsupport_{mode}", UNSUPPORTED[mode])
+            where = check_choice(self.settings, self.sandbox.clock.now(), mode, choice)
             self._bookings[key] += 1
             now = self.sandbox.clock.now()
-            number = (
-                str(choice["tracking_number"]) if mode == "non_integrated" else f"SPXID{self._digits(12)}"
-            )
+            given = str(choice.get("tracking_number") or "")
+            # Invented: the numbers the sandbox's carrier makes up (SPXID and 12 digits).
+            number = given if mode == "non_integrated" or given else f"SPXID{self._digits(12)}"
             delay = 0 if mode == "non_integrated" else self.settings.tracking_delay
             self._arranged[key] = Arrangement(mode, now, number, now + delay)
             status = "LOGISTICS_PICKUP_DONE" if mode == "non_integrated" else "LOGISTICS_REQUEST_CREATED"
@@ -272,13 +306,22 @@ class SandboxLogistics:
         return arranged.tracking_number if arranged is not None and arranged.released else ""
 
     def create_document(self, order: Order, package: Package, kind: str, tracking: object) -> tuple[str, str]:
-        """One order of ``create_shipping_document``: ``(fail_error, fail_message)``, empty on success."""
+        """One order of ``create_shipping_document``: ``(fail_error, fail_message)``, empty on
+        success (the names are create_shipping_document's error list)."""
         with self.sandbox.lock:
             arranged = self.arrangement(order, package)
             if arranged is None or package.logistics_status != "LOGISTICS_REQUEST_CREATED":
-                return "logistics.error_status_limit", "Order status does not support awb printing"
-            if not arranged.released or tracking not in (None, "", arranged.tracking_number):
-                return "logistics.tracking_number_invalid", "The tracking number is invalid."
+                return "logistics.order_status_error", "Order status does not support awb printing."
+            if kind not in self.settings.document_types:
+                message = (
+                    "The shipping_document_type is not invalid. Please check the shipping_document_type."
+                )
+                return "logistics.shipping_document_type_invalid", message
+            if not arranged.released:
+                return "logistics.package_can_not_print", "The package can not print now."
+            if tracking not in (None, "", arranged.tracking_number):
+                message = "The tracking number is invalid. Please check the tracking number."
+                return "logistics.tracking_number_invalid", message
             ready_at = self.sandbox.clock.now() + self.settings.document_delay
             self._documents[(order.order_sn, package.package_number, kind)] = (
                 ready_at,
@@ -298,27 +341,6 @@ class SandboxLogistics:
         return "FAILED" if failed else "READY"
 
     # -- internals ------------------------------------------------------------------------
-
-    def _check_choice(self, mode: str, choice: Mapping[str, Any]) -> str:
-        """Check the mode's choices; where the parcel is handed over."""
-        if mode == "pickup":
-            address = next((a for a in ADDRESSES if a["address_id"] == choice.get("address_id")), None)
-            if address is None:
-                raise _param("address_id is invalid")
-            now = self.sandbox.clock.now()
-            valid = {s["pickup_time_id"] for s in _slots(now) + _slots(now - 86400)}
-            if choice.get("pickup_time_id") not in valid:
-                raise _param("pickup_time_id is invalid")
-            return str(address["address"])
-        if mode == "dropoff":
-            branch = next((b for b in BRANCHES if b["branch_id"] == choice.get("branch_id")), None)
-            if branch is None:
-                raise _param("branch_id is invalid")
-            return str(branch["address"])
-        number = choice.get("tracking_number")
-        if not isinstance(number, str) or not number.strip():
-            raise _param("tracking_number is required for a non-integrated channel")
-        return "The seller handed the parcel to their own carrier"
 
     def _script(self, queue: deque[str], kinds: Iterable[str], allowed: tuple[str, ...]) -> None:
         kinds = list(kinds)
@@ -350,11 +372,3 @@ def _place(place: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flags(place: Mapping[str, Any]) -> dict[str, Any]:
     return {"address_flag": list(place["address_flag"])} if "address_flag" in place else {}
-
-
-def _slots(now: int) -> list[dict[str, Any]]:
-    """Pickup slots: 09:00 UTC on each of the next days; the id is the slot's time, as in
-    Shopee's example (``"pickup_time_id": "1639472400"``)."""
-    first = (now // 86400 + 1) * 86400 + 9 * 3600
-    dates = [first + day * 86400 for day in range(SLOT_DAYS)]
-    return [{"date": d, "time_text": "09:00-18:00", "pickup_time_id": str(d)} for d in dates]

@@ -1,12 +1,18 @@
 """Carrier checkpoints (``v2.logistics.get_tracking_info``) as package events.
 
-A checkpoint whose logistics status names a package state (picked up, delivered, failed
-delivery, lost…) becomes a status event; the contract's in-between states come from the
-checkpoints' words: an "out for delivery" checkpoint dispatches the parcel (again, after a
-failed attempt: the attempt is counted by the machine), any other checkpoint after pickup
-means it is in transit. Customs checkpoints keep the parcel in transit and are kept as
-checkpoints (the customs-hold rule of the alerts reads them). Each event is keyed by the
-checkpoint's time, so a second failed attempt is a new fact and a re-read is not.
+A checkpoint whose logistics status names a package state (picked up, delivered, lost,
+delivery failed…) becomes a status event, whose state the status map decides; the
+contract's in-between states come from the checkpoints' words: an "out for delivery"
+checkpoint (or Shopee's ``DELIVERY_PENDING``) dispatches the parcel, a failed delivery
+*attempt* ("delivery attempt failed", "unsuccessful delivery"…) fails that delivery (the
+machine counts attempts; the next "out for delivery" dispatches it again), any other
+checkpoint after pickup means it is in transit. Shopee's data definitions have no status
+for a failed attempt to be tried again: ``LOGISTICS_DELIVERY_FAILED`` is "order cancelled
+due to 3PL delivery failed", and get_tracking_info's sample pairs it with a
+``FAILED_DELIVERED`` checkpoint of a parcel on its way back, so both are that status.
+Customs checkpoints keep the parcel in transit and are kept as checkpoints (the
+customs-hold rule of the alerts reads them). Each event is keyed by the checkpoint's time,
+so a second failed attempt is a new fact and a re-read is not.
 """
 
 from __future__ import annotations
@@ -19,11 +25,17 @@ from datetime import UTC, datetime, timedelta
 
 from handlers.shopee.push import PLATFORM
 from statemachines.events import Event, EventKind
+from statemachines.maps import SHOPEE_PACKAGE
 
 _OUT_FOR_DELIVERY = re.compile(
     r"out for delivery|with (the )?courier for delivery|on (its|the) way to you", re.I
 )
 _CUSTOMS = re.compile(r"customs", re.I)
+_ATTEMPT_FAILED = re.compile(
+    r"attempt(ed)? (to deliver )?(has )?failed|failed (delivery )?attempt|unsuccessful delivery"
+    r"|delivery (was )?unsuccessful|could not be delivered|recipient (was )?not (available|home)",
+    re.I,
+)
 # Logistics statuses that name the package's state outright.
 _NAMED = {
     "LOGISTICS_PICKUP_DONE",
@@ -84,7 +96,11 @@ def checkpoint_events(
         if state not in _MOVING:
             continue  # not picked up yet (or done): words change nothing
         out = point.logistics_status == _OUT or _OUT_FOR_DELIVERY.search(point.description)
-        if out and state != "out_for_delivery":
+        if _ATTEMPT_FAILED.search(point.description):
+            if state != "out_for_delivery":
+                continue  # (the machine fails a delivery that is out only)
+            trigger, state = "fail_delivery", "delivery_failed"
+        elif out and state != "out_for_delivery":
             trigger, state = "dispatch", "out_for_delivery"
         elif state == "picked_up":
             trigger, state = "depart", "in_transit"
@@ -99,7 +115,7 @@ def _after_status(status: str, state: str) -> str:
     return {
         "LOGISTICS_PICKUP_DONE": "picked_up" if state not in _MOVING else state,
         "LOGISTICS_DELIVERY_DONE": "delivered",
-        "LOGISTICS_DELIVERY_FAILED": "delivery_failed",
+        "LOGISTICS_DELIVERY_FAILED": SHOPEE_PACKAGE["LOGISTICS_DELIVERY_FAILED"].state,
         "LOGISTICS_LOST": "lost",
         "LOGISTICS_REQUEST_CANCELED": "cancelled",
     }.get(status, state)

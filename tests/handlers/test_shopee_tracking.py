@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from handlers.shopee.tracking import Point, checkpoint_events
 from service.db import Database
 from service.ingest import ingest
+from statemachines.events import EventKind
+from statemachines.maps import SHOPEE_PACKAGE
 from tests.factories import T0, order_event, package_event
 from tests.snapshots import snapshot
 
@@ -38,7 +42,7 @@ def test_checkpoints_take_a_parcel_through_a_failed_attempt_to_delivered(db: Dat
     route = points(
         (10, "Departed sorting centre", "LOGISTICS_PICKUP_DONE"),
         (20, "Out for delivery", "LOGISTICS_PICKUP_DONE"),
-        (30, "Delivery attempt failed: nobody home", "LOGISTICS_DELIVERY_FAILED"),
+        (30, "Delivery attempt failed: nobody home", "DELIVERY_PENDING"),
         (40, "Out for delivery", "LOGISTICS_PICKUP_DONE"),
         (50, "Delivered", "LOGISTICS_DELIVERY_DONE"),
     )
@@ -66,3 +70,24 @@ def test_a_customs_checkpoint_is_recognised_and_keeps_the_parcel_in_transit() ->
     assert point.customs
     events = checkpoint_events("1001", "T1", "PKG1", "in_transit", [point])
     assert events == []
+
+
+@pytest.mark.parametrize("status", ["FAILED_DELIVERED", "LOGISTICS_DELIVERY_FAILED"])
+def test_a_failed_delivery_is_what_the_status_map_says_not_an_attempt(db: Database, status: str) -> None:
+    # Shopee's data definitions: LOGISTICS_DELIVERY_FAILED is "order cancelled due to 3PL
+    # delivery failed"; get_tracking_info's sample pairs it with a FAILED_DELIVERED checkpoint.
+    shipped(db)
+    route = points((10, "Out for delivery", "DELIVERY_PENDING"), (20, "包裹正退回物流中心", status))
+    [dispatch, failed] = checkpoint_events("1001", "T1", "PKG1", "picked_up", route)
+    assert (dispatch.status, failed.kind, failed.status) == (
+        "dispatch",
+        EventKind.PACKAGE_STATUS,
+        "LOGISTICS_DELIVERY_FAILED",
+    )
+    ingest(db, [dispatch, failed])
+    assert package(db)[0] == SHOPEE_PACKAGE["LOGISTICS_DELIVERY_FAILED"].state != "out_for_delivery"
+
+
+def test_a_failed_attempt_before_the_parcel_is_out_changes_nothing() -> None:
+    route = points((10, "Delivery attempt failed: nobody home", "LOGISTICS_PICKUP_DONE"))
+    assert checkpoint_events("1001", "T1", "PKG1", "in_transit", route) == []
