@@ -31,6 +31,21 @@ SHOPEE_ORDER: dict[str, Target] = {
     "INVOICE_PENDING": _t("processing"),
 }
 
+# Shopee's logistics statuses as its data definitions give them (LogisticsStatus and
+# PackageFulfillmentStatus in lazykern/ecommerce-api-docs
+# data/processed/shopee/guides/getting-started/v2-0-data-definition.md). Five of them say the
+# order was cancelled, each at another point, and none is an attempt to be tried again, so
+# these differ from the contract's first table (which read them as retryable):
+# - LOGISTICS_INVALID "order cancelled when order at LOGISTICS_READY": cancelled;
+# - LOGISTICS_REQUEST_CANCELED "cancelled when order at LOGISTICS_REQUEST_CREATED": cancelled;
+# - LOGISTICS_PICKUP_FAILED "order cancelled by 3PL due to failed pickup or picked up but not
+#   able to proceed with delivery": cancelled, with an alert (the carrier, not the buyer or
+#   the seller, ended it; a parcel already picked up cannot be cancelled by the machine and
+#   stays where it is, its order following Shopee's CANCELLED);
+# - LOGISTICS_DELIVERY_FAILED "order cancelled due to 3PL delivery failed": the parcel goes
+#   back, returned_to_sender (final; an exception state, so it alerts);
+# - LOGISTICS_LOST "order cancelled due to 3PL lost the order": lost (final, alerting).
+# LOGISTICS_PICKUP_RETRY ("pending 3PL retry pickup") is the one retry, on hold.
 SHOPEE_PACKAGE: dict[str, Target] = {
     "LOGISTICS_NOT_STARTED": _t("created"),
     "LOGISTICS_NOT_START": _t("created"),  # Shopee's data definition spells it so (docs/platforms.md)
@@ -39,13 +54,13 @@ SHOPEE_PACKAGE: dict[str, Target] = {
     "LOGISTICS_REQUEST_CREATED": _t("ready_for_pickup"),
     "LOGISTICS_PICKUP_DONE": _t("picked_up"),
     "LOGISTICS_PICKUP_RETRY": _t("on_hold"),
-    "LOGISTICS_PICKUP_FAILED": _t("on_hold", alert=True),
+    "LOGISTICS_PICKUP_FAILED": _t("cancelled", alert=True),
     "LOGISTICS_DELIVERY_DONE": _t("delivered"),
-    "LOGISTICS_DELIVERY_FAILED": _t("delivery_failed"),
+    "LOGISTICS_DELIVERY_FAILED": _t("returned_to_sender"),
     "LOGISTICS_REQUEST_CANCELED": _t("cancelled"),
     "LOGISTICS_LOST": _t("lost"),
     "LOGISTICS_COD_REJECTED": _t("on_hold", alert=True),
-    "LOGISTICS_INVALID": _t("on_hold", alert=True),
+    "LOGISTICS_INVALID": _t("cancelled"),
 }
 
 COUPANG_ORDER: dict[str, Target] = {

@@ -43,7 +43,36 @@ def test_alert_flag_on_a_logistics_status_raises_exactly_one_package_alert() -> 
 
     [alert] = actions_of(fold_all(t.made), "alert")
 
-    assert (alert.package_id, alert.state, alert.event_id) == ("PN1", "on_hold", 3)
+    assert (alert.package_id, alert.state, alert.event_id) == ("PN1", "cancelled", 3)
+    assert alert.reason == "LOGISTICS_PICKUP_FAILED"
+
+
+@pytest.mark.parametrize(
+    ("before", "status", "state", "alerts"),
+    [
+        # Shopee's data definitions: each is the order cancelled, not an attempt to retry.
+        ("LOGISTICS_READY", "LOGISTICS_INVALID", "cancelled", 0),
+        ("LOGISTICS_REQUEST_CREATED", "LOGISTICS_REQUEST_CANCELED", "cancelled", 0),
+        ("LOGISTICS_REQUEST_CREATED", "LOGISTICS_PICKUP_FAILED", "cancelled", 1),
+        ("LOGISTICS_PICKUP_DONE", "LOGISTICS_DELIVERY_FAILED", "returned_to_sender", 1),
+        ("LOGISTICS_PICKUP_DONE", "LOGISTICS_LOST", "lost", 1),
+    ],
+)
+def test_a_logistics_status_that_says_the_order_was_cancelled_ends_the_package(
+    before: str, status: str, state: str, alerts: int
+) -> None:
+    t = Timeline()
+    t.order("READY_TO_SHIP")
+    t.package("PN1", before)
+    t.package("PN1", status)
+    t.order("CANCELLED")
+
+    aggregate = fold_all(t.made)
+
+    assert aggregate.packages["PN1"].subject.state == state
+    assert len([a for a in actions_of(aggregate, "alert") if a.package_id == "PN1"]) == alerts
+    if state == "cancelled":
+        assert aggregate.state == "cancelled"
 
 
 def test_alert_no_longer_relevant_at_the_end_of_the_fold_is_dropped() -> None:

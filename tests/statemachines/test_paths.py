@@ -241,13 +241,16 @@ SHOPEE_PACKAGE = {
     "LOGISTICS_REQUEST_CREATED": ("ready_for_pickup", False),
     "LOGISTICS_PICKUP_DONE": ("picked_up", False),
     "LOGISTICS_PICKUP_RETRY": ("on_hold", False),
-    "LOGISTICS_PICKUP_FAILED": ("on_hold", True),
+    # Shopee's data definitions: "order cancelled by 3PL due to failed pickup ...", "order
+    # cancelled due to 3PL delivery failed", "order cancelled when order at LOGISTICS_READY";
+    # not retryable, unlike the contract's first table (statemachines/maps.py says why).
+    "LOGISTICS_PICKUP_FAILED": ("cancelled", True),
     "LOGISTICS_DELIVERY_DONE": ("delivered", False),
-    "LOGISTICS_DELIVERY_FAILED": ("delivery_failed", False),
+    "LOGISTICS_DELIVERY_FAILED": ("returned_to_sender", False),
     "LOGISTICS_REQUEST_CANCELED": ("cancelled", False),
     "LOGISTICS_LOST": ("lost", False),
     "LOGISTICS_COD_REJECTED": ("on_hold", True),
-    "LOGISTICS_INVALID": ("on_hold", True),
+    "LOGISTICS_INVALID": ("cancelled", False),
 }
 
 
