@@ -46,8 +46,12 @@ class Settings:
     log_level: str = "INFO"
     api_tokens: tuple[Token, ...] = ()
     shopee_partner_id: str | None = None
-    # Every key verifies pushes (rotation: old and new side by side); the first signs calls.
+    # The API partner keys: the first signs every API call; while no push key is set, every
+    # one of them verifies pushes (rotation: old and new side by side).
     shopee_partner_keys: tuple[Secret, ...] = ()
+    # The Live Push Partner Key(s) that Shopee's console issues for pushes: they verify pushes
+    # (comma-separated while rotating) and never sign an API call. Unset: the API keys.
+    shopee_push_partner_keys: tuple[Secret, ...] = ()
     shopee_push_url: str | None = None  # the callback URL as registered with Shopee
     shopee_api_base: str = SHOPEE_API_BASE
     # Instant Mart: (outlet shop id, main shop id) pairs set by configuration.
@@ -86,6 +90,11 @@ class Settings:
     # Shared secret of POST /webhooks/coupang (hex HMAC-SHA256 of "<url>|<body>").
     ingest_secret: Secret | None = None
 
+    @property
+    def shopee_push_keys(self) -> tuple[Secret, ...]:
+        """The keys that verify Shopee pushes: the push partner keys, else the API partner keys."""
+        return self.shopee_push_partner_keys or self.shopee_partner_keys
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (the process environment by default)."""
@@ -105,6 +114,7 @@ class Settings:
             api_tokens=parse_tokens(config("ORDERWATCH_API_TOKENS", default=None)),
             shopee_partner_id=_partner_id(config("ORDERWATCH_SHOPEE_PARTNER_ID", default=None)),
             shopee_partner_keys=_secrets(config("ORDERWATCH_SHOPEE_PARTNER_KEY", default=None)),
+            shopee_push_partner_keys=_secrets(config("ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY", default=None)),
             shopee_push_url=_push_url(config("ORDERWATCH_SHOPEE_PUSH_URL", default=None)),
             shopee_api_base=_base_url(
                 "ORDERWATCH_SHOPEE_API_BASE", config("ORDERWATCH_SHOPEE_API_BASE", default=SHOPEE_API_BASE)

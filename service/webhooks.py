@@ -1,7 +1,8 @@
 """Inbound marketplace pushes over HTTP: ``POST /webhooks/shopee``.
 
 In order: read the raw body (at most 1 MiB: 413), verify the signature over those bytes
-(401, nothing stored), decode it (400 unless a JSON object), parse it into events (400
+with the push partner key (``ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY``, else the API partner key;
+401, nothing stored), decode it (400 unless a JSON object), parse it into events (400
 when a push of a code we act on is malformed), then store the push and ingest its events
 in one transaction (shared with the pushes that arrive at the same time: group commit,
 service/pushes.py), and answer 200 with an empty body only after the
@@ -58,10 +59,11 @@ class ShopeePush:
             log.info("shopee push abandoned: the client %s went away mid-body", _client(scope))
             await _answer(send, 400)
             return
-        keys = [key.reveal() for key in settings.shopee_partner_keys]
+        # The Live Push Partner Key(s) when set, else the API partner key(s).
+        keys = [key.reveal() for key in settings.shopee_push_keys]
         if not keys:
             _explain_missing_keys(scope)
-            raise _reject(scope, 401, "invalid_signature", "no partner key is configured")
+            raise _reject(scope, 401, "invalid_signature", "no push partner key is configured")
         url = settings.shopee_push_url or str(Request(scope).url)
         if not authorization:
             raise _reject(scope, 401, "invalid_signature", "the Authorization header is missing")
@@ -189,8 +191,8 @@ def _explain_missing_keys(scope: Scope) -> None:
     if not getattr(state, "shopee_keys_explained", False):
         state.shopee_keys_explained = True
         log.error(
-            "ORDERWATCH_SHOPEE_PARTNER_KEY is not set: every Shopee push is refused with 401 "
-            "until the partner key is configured"
+            "neither ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY nor ORDERWATCH_SHOPEE_PARTNER_KEY is set: "
+            "every Shopee push is refused with 401 until the push partner key is configured"
         )
 
 

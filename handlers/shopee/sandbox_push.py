@@ -76,7 +76,8 @@ class _Delivery:
 
 
 class PushEngine:
-    """Sends the sandbox's pushes to one URL, signed with the partner key."""
+    """Sends the sandbox's pushes to one URL, signed with the partner key (or the push
+    partner key it is told to sign with)."""
 
     def __init__(
         self,
@@ -123,6 +124,12 @@ class PushEngine:
             self.faults = faults or self.faults
             self.attempts = attempts or self.attempts
             self.backoff = self.backoff if backoff is None else backoff
+
+    def sign_with(self, push_key: str) -> None:
+        """Sign the pushes sent from now on with ``push_key``: the Live Push Partner Key that
+        Shopee's console issues apart from the API partner key (the API calls keep theirs)."""
+        with self._mutex:
+            self._key = push_key
 
     def stats(self) -> PushStats:
         """A snapshot of the counts."""

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
+import anyio
 import pytest
 
+from handlers.shopee.client import ShopeeClient
+from handlers.shopee.sandbox import SandboxClock, create_sandbox
+from service.actions import resources
+from service.db import Database
 from service.settings import ConfigurationError, Secret, Settings
+from tests.live_server import serve
 
 
 def test_partner_keys_are_comma_separated_secrets_for_rotation() -> None:
@@ -17,9 +26,34 @@ def test_partner_keys_are_comma_separated_secrets_for_rotation() -> None:
     assert "new-key" not in repr(settings) and "old-key" not in str(settings.shopee_partner_keys)
 
 
+def test_the_push_partner_key_has_its_own_setting_and_alone_verifies_pushes() -> None:
+    settings = Settings.from_environ(
+        {
+            "ORDERWATCH_SHOPEE_PARTNER_KEY": "api-key",
+            "ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY": " push-new , push-old ",
+        }
+    )
+    assert [key.reveal() for key in settings.shopee_push_keys] == ["push-new", "push-old"]
+    assert [key.reveal() for key in settings.shopee_partner_keys] == ["api-key"], "API calls sign with it"
+    assert all(isinstance(key, Secret) for key in settings.shopee_push_keys)
+    assert "push-new" not in repr(settings) and "push-old" not in str(settings.shopee_push_keys)
+
+
+def test_without_a_push_partner_key_the_api_partner_keys_verify_pushes() -> None:
+    settings = Settings.from_environ({"ORDERWATCH_SHOPEE_PARTNER_KEY": "new-key,old-key"})
+    assert settings.shopee_push_partner_keys == ()
+    assert [key.reveal() for key in settings.shopee_push_keys] == ["new-key", "old-key"]
+
+
+def test_a_push_partner_key_is_never_an_api_key() -> None:
+    settings = Settings.from_environ({"ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY": "push-key"})
+    assert settings.shopee_partner_keys == ()
+    assert [key.reveal() for key in settings.shopee_push_keys] == ["push-key"]
+
+
 def test_unset_means_no_key_no_partner_and_the_request_url() -> None:
     settings = Settings.from_environ({})
-    assert settings.shopee_partner_keys == ()
+    assert settings.shopee_partner_keys == () and settings.shopee_push_keys == ()
     assert settings.shopee_partner_id is None
     assert settings.shopee_push_url is None
 
@@ -65,3 +99,29 @@ def test_the_api_base_is_shopees_production_host_unless_set() -> None:
     assert local.shopee_api_base == "http://127.0.0.1:9000"
     with pytest.raises(ConfigurationError, match="ORDERWATCH_SHOPEE_API_BASE"):
         Settings.from_environ({"ORDERWATCH_SHOPEE_API_BASE": "partner.shopeemobile.com"})
+
+
+def test_api_calls_are_signed_with_the_api_partner_key_never_the_push_partner_key(db: Database) -> None:
+    sandbox_app = create_sandbox(2001234, "api-key", clock=SandboxClock(int(time.time())))
+    sandbox_app.state.sandbox.add_shop(680000123, access_token="token-0001")
+    with serve(sandbox_app) as base:
+        settings = Settings(
+            shopee_partner_id="2001234",
+            shopee_partner_keys=(Secret("api-key"),),
+            shopee_push_partner_keys=(Secret("push-key"),),
+            shopee_api_base=base,
+        )
+
+        async def shop_call(settings: Settings) -> dict[str, Any]:
+            async with resources(settings, db) as found:
+                client: ShopeeClient | None = found.get("shopee")
+                if client is None:
+                    return {}
+                await client.get_shop_relation("680000123", "token-0001")
+                return found
+
+        assert "shopee" in anyio.run(shop_call, settings), "signed with the API key, which the sandbox checks"
+        push_only = Settings(
+            shopee_partner_id="2001234", shopee_push_partner_keys=(Secret("push-key"),), shopee_api_base=base
+        )
+        assert anyio.run(shop_call, push_only) == {}, "no Shopee client without an API partner key"

@@ -103,11 +103,48 @@ def test_without_a_partner_key_every_push_is_refused_and_the_reason_logged_once(
     for key in (KEY, "", OLD_KEY):
         answer = receiver.post(status_push("2211095TV1XRKN", "UNPAID"), key=key)
         assert answer.status_code == 401 and error(answer) == "invalid_signature"
-    explained = [r for r in caplog.records if "ORDERWATCH_SHOPEE_PARTNER_KEY is not set" in r.getMessage()]
+    said = "neither ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY nor ORDERWATCH_SHOPEE_PARTNER_KEY is set"
+    explained = [r for r in caplog.records if said in r.getMessage()]
     assert len(explained) == 1 and explained[0].levelno == logging.ERROR
-    rejected = [r for r in caplog.records if "no partner key is configured" in r.getMessage()]
+    rejected = [r for r in caplog.records if "no push partner key is configured" in r.getMessage()]
     assert len(rejected) == 3
     assert receiver.counts() == NOTHING
+
+
+PUSH_KEY = "live-push-partner-key-for-tests-0001"
+NEXT_PUSH_KEY = "live-push-partner-key-for-tests-0002"
+
+
+def test_with_a_push_partner_key_pushes_are_verified_with_it_and_not_with_the_api_key(start: Start) -> None:
+    receiver = start(shopee_partner_keys=(Secret(KEY),), shopee_push_partner_keys=(Secret(PUSH_KEY),))
+    assert receiver.post(status_push("O-PUSH", "UNPAID"), key=PUSH_KEY).status_code == 200
+    refused = receiver.post(status_push("O-API", "UNPAID"), key=KEY)
+    assert refused.status_code == 401 and error(refused) == "invalid_signature"
+    assert receiver.counts()["pushes"] == 1
+
+
+def test_push_partner_keys_rotate_side_by_side(start: Start) -> None:
+    keys = (Secret(NEXT_PUSH_KEY), Secret(PUSH_KEY))
+    receiver = start(shopee_partner_keys=(Secret(KEY),), shopee_push_partner_keys=keys)
+    assert receiver.post(status_push("O-NEXT", "UNPAID"), key=NEXT_PUSH_KEY).status_code == 200
+    assert receiver.post(status_push("O-PREV", "UNPAID"), key=PUSH_KEY).status_code == 200
+    assert receiver.counts()["pushes"] == 2
+
+
+def test_a_push_partner_key_alone_verifies_pushes(start: Start) -> None:
+    receiver = start(shopee_partner_keys=(), shopee_push_partner_keys=(Secret(PUSH_KEY),))
+    assert receiver.post(status_push("O-PUSH", "UNPAID"), key=PUSH_KEY).status_code == 200
+
+
+def test_no_push_key_reaches_the_log_of_a_refused_push(
+    start: Start, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver = start(shopee_partner_keys=(Secret(KEY),), shopee_push_partner_keys=(Secret(PUSH_KEY),))
+    assert receiver.post(status_push("O-API", "UNPAID"), key=KEY).status_code == 401
+    assert receiver.post(status_push("O-PUSH", "UNPAID"), key=PUSH_KEY).status_code == 200
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines and not [line for line in lines if PUSH_KEY in line or KEY in line]
 
 
 def test_behind_a_proxy_the_configured_push_url_is_what_is_signed(start: Start) -> None:
