@@ -13,6 +13,16 @@ import httpx
 import pytest
 
 from handlers.shopee.actions import address_problem
+from handlers.shopee.handover import Unmet, advance_fulfilment, choose
+from handlers.shopee.logistics import (
+    Dropoff,
+    DropoffBranch,
+    NonIntegrated,
+    Pickup,
+    PickupAddress,
+    ShippingParameter,
+    TimeSlot,
+)
 from handlers.shopee.sandbox import ShopeeSandbox
 from service.app import create_app
 from service.db import Database
@@ -160,3 +170,51 @@ def test_a_shop_without_warehouse_steps_has_its_orders_arranged_once_paid(
     world.wait("the booking without warehouse steps", labelled)
     assert world.sandbox.logistics.bookings(order.order_sn, number) == 1
     assert world.order(order.order_sn)["packages"][0]["tracking_number"]
+
+
+def parameter(**needs: tuple[str, ...] | None) -> ShippingParameter:
+    slots = (TimeSlot("1", 1), TimeSlot("2", 2, flags=("recommended",)))
+    address = PickupAddress(4001, "12 Kallang Avenue", "", "339511", ("pickup_address",), slots)
+    modes = {"pickup": None, "dropoff": None, "non_integrated": None, **needs}
+    return ShippingParameter(
+        addresses=(address,), branches=(DropoffBranch(7001, "", "", ""),), slugs=("SPX_TW",), **modes
+    )
+
+
+@pytest.mark.parametrize(
+    ("offered", "known", "way"),
+    [
+        ({"pickup": ("address_id", "pickup_time_id")}, {}, Pickup(4001, "2")),  # the recommended slot
+        ({"pickup": ("address_id", "pickup_time_id", "tracking_number")}, {"tracking_number": "T1"},
+         Pickup(4001, "2", "T1")),
+        ({"pickup": ("address_id", "pickup_time_id", "tracking_number")}, {}, "carrier's tracking number"),
+        ({"dropoff": ("branch_id", "slug")}, {}, Dropoff(branch_id=7001, slug="SPX_TW")),
+        ({"dropoff": ("tracking_no", "sender_real_name")}, {"sender_real_name": "Tan"},
+         Dropoff(sender_real_name="Tan")),
+        ({"dropoff": ("tracking_no", "sender_real_name")},
+         {"tracking_number": "T1", "sender_real_name": "Tan"}, Dropoff(tracking_number="T1")),
+        ({"dropoff": ("sender_real_name",)}, {}, "sender's real name"),
+        ({"non_integrated": ("tracking_no",)}, {"tracking_number": "JNE1"}, NonIntegrated("JNE1")),
+        ({"non_integrated": ()}, {}, "tracking number is not known"),
+        ({"pickup": ("address_id", "pickup_time_id", "tracking_number"), "dropoff": ()}, {}, Dropoff()),
+    ],
+)  # fmt: skip
+def test_the_handover_fills_every_field_info_needed_lists_or_says_why_not(
+    offered: dict[str, tuple[str, ...]], known: dict[str, str], way: object
+) -> None:
+    chosen = choose(parameter(**offered), **known)
+    if isinstance(way, str):
+        assert isinstance(chosen, Unmet) and way in chosen.reason
+    else:
+        assert chosen == way
+
+
+@pytest.mark.parametrize(
+    ("detail", "advance"),
+    [({"advance_package": True}, True), ({"booking_sn": "BK123"}, True), ({"advance_package": False}, False),
+     ({"booking_sn": ""}, False), ({}, False)],
+)  # fmt: skip
+def test_an_order_from_advance_stock_is_not_for_the_seller_to_arrange(
+    detail: dict[str, Any], advance: bool
+) -> None:
+    assert advance_fulfilment(detail) is advance
