@@ -76,6 +76,8 @@ def coupang_client(settings: Settings) -> CoupangClient | None:
         settings.coupang_secret_key,
         vendor_id=settings.coupang_vendor_id,
         backoff=settings.api_backoff_seconds,
+        ordersheets_version=settings.coupang_ordersheets_version,
+        returns_version=settings.coupang_returns_version,
     )
 
 

@@ -87,6 +87,10 @@ class Settings:
     coupang_poll_seconds: float = 300.0
     coupang_poll_overlap_seconds: float = 3600.0
     coupang_lookback_days: int = 7
+    # The versions of the order sheet reads and the return request list: the current portal's
+    # v5 and v6, or the older v4 that Coupang still serves (see handlers/coupang/client.py).
+    coupang_ordersheets_version: str = "v5"
+    coupang_returns_version: str = "v6"
     # Shared secret of POST /webhooks/coupang (hex HMAC-SHA256 of "<url>|<body>").
     ingest_secret: Secret | None = None
 
@@ -179,6 +183,16 @@ class Settings:
             coupang_lookback_days=_count(
                 "ORDERWATCH_COUPANG_LOOKBACK_DAYS", config("ORDERWATCH_COUPANG_LOOKBACK_DAYS", default="7")
             ),
+            coupang_ordersheets_version=_version(
+                "ORDERWATCH_COUPANG_ORDERSHEETS_VERSION",
+                config("ORDERWATCH_COUPANG_ORDERSHEETS_VERSION", default="v5"),
+                ("v5", "v4"),
+            ),
+            coupang_returns_version=_version(
+                "ORDERWATCH_COUPANG_RETURNS_VERSION",
+                config("ORDERWATCH_COUPANG_RETURNS_VERSION", default="v6"),
+                ("v6", "v4"),
+            ),
             ingest_secret=_secret(config("ORDERWATCH_INGEST_SECRET", default=None)),
             tracking_seconds=_seconds(
                 "ORDERWATCH_TRACKING_SECONDS", config("ORDERWATCH_TRACKING_SECONDS", default="900")
@@ -200,6 +214,13 @@ def _partner_id(text: str | None) -> str | None:
 
 def _secrets(text: str | None) -> tuple[Secret, ...]:
     return tuple(Secret(part.strip()) for part in (text or "").split(",") if part.strip())
+
+
+def _version(name: str, text: str, allowed: tuple[str, ...]) -> str:
+    version = (text or "").strip().lower()
+    if version not in allowed:
+        raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}")
+    return version
 
 
 def _secret(text: str | None) -> Secret | None:

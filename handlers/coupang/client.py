@@ -7,6 +7,12 @@ Answers are ``{"code", "message", "data", ...}``; an HTTP error status, or a ``c
 is neither 200 nor ``SUCCESS``, becomes one of :mod:`handlers.errors`. HTTP 429, 5xx and
 transport errors are retried with exponential backoff and full jitter. The signature
 travels in a header, never in the URL, so request logs carry no secret.
+
+Every call also carries ``X-Requested-By: <vendorId>``, as Coupang's own Java samples do (the
+portal's "Timeout errors occur" page, tests/conformance/samples/coupang/portal.timeout-errors.json);
+whether the gateway requires it is not documented. The client also says which versions of the
+order sheet and return request paths to speak (``ordersheets_version``, ``returns_version``):
+the current portal documents v5 and v6, and v4 stays valid (the portal's notice of 2025-06-26).
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ PLATFORM = "coupang"
 API_BASE = "https://api-gateway.coupang.com"
 MAX_BACKOFF = 30.0
 OK_CODES = frozenset({"200", "SUCCESS", "OK"})
+ORDERSHEETS_VERSIONS = ("v5", "v4")  # the first is the current portal's
+RETURNS_VERSIONS = ("v6", "v4")
 
 log = logging.getLogger("orderwatch.coupang")
 
@@ -75,10 +83,18 @@ class CoupangClient:
         attempts: int = 4,
         backoff: float = 0.5,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        ordersheets_version: str = ORDERSHEETS_VERSIONS[0],
+        returns_version: str = RETURNS_VERSIONS[0],
     ) -> None:
         if attempts < 1:
             raise ValueError("attempts must be at least 1")
+        if ordersheets_version not in ORDERSHEETS_VERSIONS:
+            raise ValueError(f"ordersheets_version must be one of {', '.join(ORDERSHEETS_VERSIONS)}")
+        if returns_version not in RETURNS_VERSIONS:
+            raise ValueError(f"returns_version must be one of {', '.join(RETURNS_VERSIONS)}")
         self.vendor_id = vendor_id
+        self.ordersheets_version = ordersheets_version
+        self.returns_version = returns_version
         self._access_key = _reveal(access_key)
         self._secret = _reveal(secret_key)
         self._timeout = timeout
@@ -131,6 +147,8 @@ class CoupangClient:
         name = f"{method} {path}"
         header = authorization(self._access_key, self._secret, method, path, query, now=self._clock())
         headers = {"Authorization": header}
+        if self.vendor_id:
+            headers["X-Requested-By"] = self.vendor_id
         content = None
         if body is not None:
             content = orjson.dumps(body)

@@ -6,7 +6,11 @@ has an invoice, a ``tracking_number`` event. A box enters each status once, so t
 key is the box and the status: the same fact seen by two polls, a poll and an action, or
 a poll and ``POST /webhooks/coupang`` is applied once.
 
-Coupang writes times in Korean time without a zone. A sheet dates few of its statuses
+Coupang writes times two ways: v4 in Korean time without a zone (``yyyy-MM-dd'T'HH:mm:ss``,
+or with a space), v5 (and the v6 return requests) in ISO-8601 with microseconds and an offset
+(``YYYY-MM-DDThh:mm:ss.ssssss±hh:mm``; the portal's own samples show ``-08:00``). Both are read
+(:func:`parse_time`); a time with an offset is taken as written. v5 writes money as
+``{currencyCode, units, nanos}`` where v4 wrote a number (:func:`money`). A sheet dates few of its statuses
 (``paidAt``, the invoice upload, ``inTrasitDateTime`` (sic), ``deliveredDate``): a status
 is dated by the latest of those up to it, so INSTRUCT by the payment. Never by when it
 was seen: our clock and Coupang's disagree, and a later status dated before an earlier
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 from statemachines.events import Event, EventKind
@@ -29,7 +34,6 @@ STATUSES = ("ACCEPT", "INSTRUCT", "DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "
 DISPATCHED = frozenset({"DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING"})
 # How far up (paid, uploaded, dispatched, delivered) a status's time may come from.
 _RUNG = {"ACCEPT": 0, "INSTRUCT": 0, "DEPARTURE": 1, "DELIVERING": 2, "NONE_TRACKING": 2, "FINAL_DELIVERY": 3}
-_TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S.%f")
 
 
 class SheetError(ValueError):
@@ -37,14 +41,35 @@ class SheetError(ValueError):
 
 
 def parse_time(text: object) -> datetime | None:
-    """A Coupang time (Korean local, ``T`` or space between date and time) as UTC; None if blank."""
-    if not isinstance(text, str) or not text.strip():
+    """A Coupang time as UTC; None if blank or not a time.
+
+    v5's ``2025-01-15T14:17:13.973885-08:00`` keeps its offset; v4's ``2017-10-10T10:20:16``
+    and ``2017-10-16 22:08:04`` (no zone, fractions or not) are Korean time. A bare date is
+    not a time (``estimatedShippingDate`` is read by :func:`ship_by`)."""
+    if not isinstance(text, str) or len(text.strip()) <= 10 or text.strip()[10] not in "T ":
         return None
-    for form in _TIME_FORMATS:
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=KST)).astimezone(UTC)
+
+
+def money(value: object) -> Decimal | None:
+    """A Coupang amount: v4's number (KRW), or v5's ``{currencyCode, units, nanos}`` (units plus
+    nanos billionths, both signed alike); None when absent (``remotePrice`` may be null)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float | str):
         try:
-            return datetime.strptime(text.strip(), form).replace(tzinfo=KST).astimezone(UTC)
-        except ValueError:
-            continue
+            return Decimal(str(value))
+        except ArithmeticError:
+            return None
+    if isinstance(value, Mapping):
+        units, nanos = value.get("units"), value.get("nanos") or 0
+        if isinstance(units, bool) or not isinstance(units, int) or not isinstance(nanos, int):
+            return None
+        return Decimal(units) + Decimal(nanos).scaleb(-9)
     return None
 
 

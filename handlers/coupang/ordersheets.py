@@ -1,10 +1,15 @@
-"""The order sheet calls of the Coupang Open API (delivery API, v4), on :class:`CoupangClient`.
+"""The order sheet calls of the Coupang Open API (delivery API), on :class:`CoupangClient`.
 
-List by status over one Korean day (``createdAtFrom``/``createdAtTo`` as ``yyyy-mm-dd``,
-``maxPerPage``, ``nextToken``), read one sheet by ``shipmentBoxId`` or an order's sheets by
-``orderId``, acknowledge boxes (ACCEPT → INSTRUCT, at most 50 per call) and upload
-invoices (INSTRUCT → DEPARTURE). The two actions answer a result per box
-(:class:`BoxResult`). Paths and fields are recorded with their sources in docs/platforms.md.
+List by status over one Korean day (``createdAtFrom``/``createdAtTo``, ``maxPerPage``,
+``nextToken``), read one sheet by ``shipmentBoxId`` or an order's sheets by ``orderId``,
+acknowledge boxes (ACCEPT → INSTRUCT, at most 50 per call) and upload invoices
+(INSTRUCT → DEPARTURE). The two actions answer a result per box (:class:`BoxResult`).
+
+The three reads speak the client's ``ordersheets_version``: v5, which the current portal
+documents (the day as ``yyyy-mm-dd+09:00``; times with an offset and microseconds, money as
+``{currencyCode, units, nanos}``), or v4 (the day as ``yyyy-mm-dd``, Korean times without a
+zone, money as numbers). Acknowledgement and invoice upload stay at v4, where their portal
+pages document them. The published samples are in tests/conformance/samples/coupang.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from handlers.coupang.client import PLATFORM, CoupangClient
 from handlers.errors import MarketplaceUnavailable
 
 BASE = "/v2/providers/openapi/apis/api/v4/vendors/{vendor}"
+VERSIONED = "/v2/providers/openapi/apis/api/{version}/vendors/{vendor}"
 MAX_PER_PAGE = 50
 MAX_ACKNOWLEDGE = 50
 
@@ -81,35 +87,46 @@ class OrderSheets:
 
     def __init__(self, client: CoupangClient) -> None:
         self.client = client
-        self.base = BASE.format(vendor=client.vendor_id)
+        self.version = client.ordersheets_version
+        self.base = BASE.format(vendor=client.vendor_id)  # acknowledgement, invoices
+        self.reads = VERSIONED.format(version=self.version, vendor=client.vendor_id)
+
+    def day(self, day: date) -> str:
+        """A Korean day as the list's ``createdAtFrom``/``createdAtTo`` (v5 names its offset)."""
+        return f"{day.isoformat()}+09:00" if self.version == "v5" else day.isoformat()
 
     async def list_page(self, status: str, day: date, next_token: str = "", per_page: int = 50) -> SheetPage:
         """One page of the boxes in ``status`` ordered on ``day`` (Korean time)."""
         if not 1 <= per_page <= MAX_PER_PAGE:
             raise ValueError(f"per_page must be between 1 and {MAX_PER_PAGE}")
         query: dict[str, str | int | None] = {
-            "createdAtFrom": day.isoformat(),
-            "createdAtTo": day.isoformat(),
+            "createdAtFrom": self.day(day),
+            "createdAtTo": self.day(day),
             "status": status,
             "maxPerPage": per_page,
             "nextToken": next_token or None,
         }
-        doc = await self.client.request("GET", f"{self.base}/ordersheets", query=query)
+        doc = await self.client.request("GET", f"{self.reads}/ordersheets", query=query)
         token = doc.get("nextToken") or ""
         return SheetPage(_sheets(doc, "ordersheets"), str(token))
 
     async def sheet(self, shipment_box_id: int) -> dict[str, Any]:
         """One box's order sheet as it is now."""
-        doc = await self.client.request("GET", f"{self.base}/ordersheets/{shipment_box_id}")
+        doc = await self.client.request("GET", f"{self.reads}/ordersheets/{shipment_box_id}")
         data = doc.get("data")
         if not isinstance(data, dict):
             raise _unexpected("ordersheet", "data is not an order sheet")
         return _sheets({"data": [data]}, "ordersheet")[0]
 
     async def order(self, order_id: int) -> list[dict[str, Any]]:
-        """Every box of an order, as it is now."""
-        doc = await self.client.request("GET", f"{self.base}/{order_id}/ordersheets")
-        return _sheets(doc, "ordersheets by orderId")
+        """Every box of an order, as it is now.
+
+        The published page types ``data`` as an Object and its sample answers one sheet
+        (ordersheets.by_order.v4 in the corpus); integrations read a list of the order's boxes.
+        Both are read: one sheet is a list of one."""
+        doc = await self.client.request("GET", f"{self.reads}/{order_id}/ordersheets")
+        data = doc.get("data")
+        return _sheets({"data": [data] if isinstance(data, dict) else data}, "ordersheets by orderId")
 
     async def acknowledge(self, shipment_box_ids: Sequence[int]) -> list[BoxResult]:
         """ACCEPT → INSTRUCT; one attempt (the caller reads the sheets before trying again)."""

@@ -76,6 +76,13 @@ async def register(client: CoupangClient, body: Mapping[str, Any]) -> str:
         sent["vendorId"] = client.vendor_id
     answer = await client.request("POST", PRODUCTS_PATH, json=sent, retry=False)
     data = answer.get("data")
+    if isinstance(data, Mapping):
+        # The published example answer nests the result: {"code": "200", "data": {"code":
+        # "SUCCESS", "data": <sellerProductId>}} (seller-products.create.v1 in the corpus).
+        if str(data.get("code") or "").upper() not in ("", "SUCCESS", "200", "OK"):
+            said = data.get("message") or data.get("code")
+            raise RequestRejected(PLATFORM, f"POST {PRODUCTS_PATH}: {said}")
+        data = data.get("data")
     if isinstance(data, bool) or not isinstance(data, int | str) or not str(data).isdigit():
         raise MarketplaceUnavailable(PLATFORM, f"POST {PRODUCTS_PATH}: no sellerProductId in the answer")
     return str(data)

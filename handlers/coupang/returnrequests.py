@@ -1,5 +1,7 @@
-"""The return and cancel request list of the Coupang Open API (반품/취소 요청 목록 조회, v4), on
-:class:`CoupangClient`.
+"""The return and cancel request list of the Coupang Open API (반품/취소 요청 목록 조회), on
+:class:`CoupangClient`, at the client's ``returns_version``: v6, which the current portal
+documents (times with an offset and microseconds, money as ``{currencyCode, units, nanos}``),
+or v4.
 
 ``GET …/vendors/{vendorId}/returnRequests`` over one Korean day of the requests' creation
 (``createdAtFrom``/``createdAtTo`` as ``yyyy-mm-dd``), ``maxPerPage``, ``nextToken``; either
@@ -16,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from handlers.coupang.client import PLATFORM, CoupangClient
-from handlers.coupang.ordersheets import BASE, MAX_PER_PAGE
+from handlers.coupang.ordersheets import MAX_PER_PAGE, VERSIONED
 from handlers.coupang.returns import KINDS
 from handlers.errors import MarketplaceUnavailable
 
@@ -45,7 +47,8 @@ class ReturnRequests:
 
     def __init__(self, client: CoupangClient) -> None:
         self.client = client
-        self.path = f"{BASE.format(vendor=client.vendor_id)}/returnRequests"
+        self.version = client.returns_version
+        self.path = f"{VERSIONED.format(version=self.version, vendor=client.vendor_id)}/returnRequests"
 
     async def list_page(self, kind: str, day: date, next_token: str = "", per_page: int = 50) -> ReceiptPage:
         """One page of the requests of ``kind`` (CANCEL, RU, UC, PR or CC) made on ``day``

@@ -5,9 +5,16 @@ Each call meets, in order: the configured faults (a share answer 500 or 429, or 
 gateway would, before anything is checked), the CEA signature (401 when it is missing,
 wrong or more than five minutes old), the vendor id (403 for another vendor), then the
 call's own checks (400). Answers are ``{"code": 200, "message": "OK", "data": ...}``;
-errors ``{"code": <status>, "message": ...}`` (5xx: ``{"code": "ERROR", ...}``), with the
-same HTTP status. Acknowledgements and invoice uploads answer a result per box, and a share
-of them can be made and then lose their answer. docs/platforms.md says what is made up.
+errors ``{"code": <status>, "message": ...}`` (5xx: ``{"code": "ERROR", ...}``, as the
+acknowledgement page's error spec quotes them), with the same HTTP status. Acknowledgements
+and invoice uploads answer a result per box, and a share of them can be made and then lose
+their answer.
+
+The order sheet reads are served at v4 and v5 (v5: the day as ``yyyy-mm-dd+09:00``, v5's
+time and money formats), the return request list at v4 and v6, acknowledgement and invoice
+upload at v4, as the portal documents them. tests/conformance/test_coupang_sandbox.py holds
+the answers to the published samples; what the reference does not describe is marked
+"Invented:" here and in the state modules.
 
 :func:`endpoint` is the wrapper every sandbox endpoint uses (the product endpoints too).
 """
@@ -31,6 +38,9 @@ from handlers.coupang.sandbox_state import CoupangSandbox
 from handlers.coupang.signing import verify
 
 BASE = "/v2/providers/openapi/apis/api/v4/vendors/{vendorId}"
+VERSIONED = "/v2/providers/openapi/apis/api/{version}/vendors/{vendorId}"
+SHEET_VERSIONS = ("v4", "v5")
+RETURN_VERSIONS = ("v4", "v6")
 RETURN_CODES = tuple(k for k in KINDS if k != "CANCEL")
 Handler = Callable[[Request, CoupangSandbox], Awaitable[Any]]
 
@@ -51,7 +61,16 @@ def answer(body: Any, status: int = 200) -> Response:
 
 def _error(status: int, message: str) -> Response:
     code: int | str = "ERROR" if status >= 500 else status
+    # Invented: transactionId (a request id the envelope of no published sample shows).
     return answer({"code": code, "message": message, "transactionId": uuid.uuid4().hex}, status)
+
+
+def _version(request: Request, allowed: tuple[str, ...]) -> str:
+    """The path's API version; an unknown one is not a route (404, as a gateway answers)."""
+    version = str(request.path_params.get("version") or "v4")
+    if version not in allowed:
+        raise CoupangApiError(404, f"No matched http method for {request.url.path}")  # Invented wording
+    return version
 
 
 def endpoint(handler: Handler, *, action: bool = False) -> Callable[[Request], Awaitable[Response]]:
@@ -85,7 +104,7 @@ def endpoint(handler: Handler, *, action: bool = False) -> Callable[[Request], A
         if problem:
             return _error(401, problem)
         if request.path_params.get("vendorId", sandbox.vendor_id) != sandbox.vendor_id:
-            return _error(403, "The vendorId does not match the access key.")
+            return _error(400, "Invalid vendor ID")  # the order sheet pages' error spec
         if sandbox.faults.delay_seconds:
             await anyio.sleep(sandbox.faults.delay_seconds)
         try:
@@ -116,11 +135,17 @@ async def _json_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def _day(text: str | None, name: str) -> date:
+def _day(text: str | None, name: str, version: str = "v4") -> date:
+    """A list's day: ``yyyy-mm-dd``, or v5's ``yyyy-mm-dd+09:00`` (the portal's form)."""
+    raw = text or ""
+    if version == "v5":
+        if not raw.endswith("+09:00"):
+            raise CoupangApiError(400, f"{name} must be yyyy-mm-dd+09:00")  # Invented wording
+        raw = raw.removesuffix("+09:00")
     try:
-        return date.fromisoformat(text or "")
+        return date.fromisoformat(raw)
     except ValueError:
-        raise CoupangApiError(400, f"{name} must be a date, yyyy-mm-dd") from None
+        raise CoupangApiError(400, f"{name} must be a date, yyyy-mm-dd") from None  # Invented wording
 
 
 def _bounds(first: date, last: date) -> tuple[int, int]:
@@ -129,13 +154,18 @@ def _bounds(first: date, last: date) -> tuple[int, int]:
     return int(start.timestamp()), int(end.timestamp())
 
 
-def _window(request: Request, sandbox: CoupangSandbox) -> tuple[tuple[int, int], int, int]:
+def _window(
+    request: Request, sandbox: CoupangSandbox, version: str = "v4"
+) -> tuple[tuple[int, int], int, int]:
     """A list query's creation window (Unix seconds), page size and ``nextToken`` (0: none)."""
     params = request.query_params
-    first = _day(params.get("createdAtFrom"), "createdAtFrom")
-    last = _day(params.get("createdAtTo"), "createdAtTo")
+    first = _day(params.get("createdAtFrom"), "createdAtFrom", version)
+    last = _day(params.get("createdAtTo"), "createdAtTo", version)
     if last < first:
-        raise CoupangApiError(400, "createdAtTo is before createdAtFrom")
+        raise CoupangApiError(400, "createdAtTo is before createdAtFrom")  # Invented wording
+    if (last - first).days > 31:
+        raise CoupangApiError(400, "endTime-startTime range should less than31.")  # the v5 page's
+    # Invented: Coupang accepts up to 31 days; the sandbox's window is narrower (window_days).
     if (last - first).days + 1 > sandbox.window_days:
         raise CoupangApiError(400, f"A search covers at most {sandbox.window_days} day(s).")
     size_text = params.get("maxPerPage") or "50"
@@ -148,21 +178,26 @@ def _window(request: Request, sandbox: CoupangSandbox) -> tuple[tuple[int, int],
 
 
 async def _list(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    version = _version(request, SHEET_VERSIONS)
     status = request.query_params.get("status")
     if status not in STATUSES:
         raise CoupangApiError(400, f"status must be one of {', '.join(STATUSES)}")
-    bounds, size, token = _window(request, sandbox)
+    if request.query_params.get("searchType"):
+        raise CoupangApiError(400, "The sandbox serves the per-day list only (no searchType).")  # Invented
+    bounds, size, token = _window(request, sandbox, version)
     rows = [b for b in sandbox.sheets(status, *bounds) if b.shipment_box_id > token]
     page = rows[:size]
     more = len(rows) > len(page)
     listed = sandbox.duplicates(page)
     return {
-        "data": [box.sheet() for box in listed],
+        "data": [box.sheet(version) for box in listed],
+        # Invented: the token is the page's last shipmentBoxId (Coupang's is opaque).
         "nextToken": str(page[-1].shipment_box_id) if more else "",
     }
 
 
 async def _returns(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    version = _version(request, RETURN_VERSIONS)
     params = request.query_params
     if params.get("searchType"):
         raise CoupangApiError(400, "The sandbox serves the per-day search only (no searchType).")
@@ -182,7 +217,7 @@ async def _returns(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
         rows = [found[i] for i in sorted(found) if i > token]
         page = rows[:size]
         return {
-            "data": [r.row() for r in page],
+            "data": [r.row(version) for r in page],
             "nextToken": str(page[-1].receipt_id) if len(rows) > len(page) else "",
         }
 
@@ -194,21 +229,26 @@ def _number(text: str, name: str) -> int:
 
 
 async def _single(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    version = _version(request, SHEET_VERSIONS)
     box_id = _number(request.path_params["shipmentBoxId"], "shipmentBoxId")
     with sandbox.lock:
         box = sandbox.boxes.get(box_id)
         if box is None:
-            raise CoupangApiError(400, f"shipmentBoxId ({box_id}) is not found.")
-        return {"data": box.sheet()}
+            raise CoupangApiError(400, f"shipmentBoxId ({box_id}) is not found.")  # Invented wording
+        return {"data": box.sheet(version)}
 
 
 async def _by_order(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]:
+    version = _version(request, SHEET_VERSIONS)
     order_id = _number(request.path_params["orderId"], "orderId")
     boxes = sandbox.order_boxes(order_id)
     if not boxes:
-        raise CoupangApiError(400, f"orderId ({order_id}) is not found.")
+        raise CoupangApiError(400, f"orderId ({order_id}) is not found.")  # Invented wording
     with sandbox.lock:
-        return {"data": [box.sheet() for box in boxes]}
+        sheets = [box.sheet(version) for box in boxes]
+    # The page types data as an Object and its sample answers one sheet. Invented: an order of
+    # several boxes answers a list of them (as integrations read it).
+    return {"data": sheets[0] if len(sheets) == 1 else sheets}
 
 
 def _outcome(results: list[dict[str, Any]], what: str) -> dict[str, Any]:
@@ -252,17 +292,17 @@ async def _invoices(request: Request, sandbox: CoupangSandbox) -> dict[str, Any]
 
 
 def api_routes() -> list[Route]:
-    """The order sheet and return request endpoints."""
+    """The order sheet and return request endpoints (the reads at every version served)."""
     return [
-        Route(f"{BASE}/ordersheets", endpoint(_list), methods=["GET"], name="list"),
-        Route(f"{BASE}/returnRequests", endpoint(_returns), methods=["GET"], name="returns"),
         Route(
             f"{BASE}/ordersheets/acknowledgement",
             endpoint(_acknowledge, action=True),
             methods=["PUT"],
             name="acknowledge",
         ),
-        Route(f"{BASE}/ordersheets/{{shipmentBoxId}}", endpoint(_single), methods=["GET"], name="single"),
-        Route(f"{BASE}/{{orderId}}/ordersheets", endpoint(_by_order), methods=["GET"], name="by_order"),
         Route(f"{BASE}/orders/invoices", endpoint(_invoices, action=True), methods=["POST"], name="invoices"),
+        Route(f"{VERSIONED}/ordersheets", endpoint(_list), methods=["GET"], name="list"),
+        Route(f"{VERSIONED}/returnRequests", endpoint(_returns), methods=["GET"], name="returns"),
+        Route(f"{VERSIONED}/ordersheets/{{shipmentBoxId}}", endpoint(_single), methods=["GET"]),
+        Route(f"{VERSIONED}/{{orderId}}/ordersheets", endpoint(_by_order), methods=["GET"]),
     ]

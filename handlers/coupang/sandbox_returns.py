@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.coupang.returns import HOLD, KINDS, STOPPED, UNPROCESSED
-from handlers.coupang.sandbox_state import Box, CoupangSandbox, kst
+from handlers.coupang.sandbox_state import Box, CoupangSandbox, iso, krw, kst
 from handlers.sandbox_faults import SandboxError
 
 DISPATCHED = ("DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
@@ -46,21 +46,29 @@ class Receipt:
     modified_at: int
     released: bool  # whether the box had left the seller when the buyer asked
 
-    def row(self) -> dict[str, Any]:
-        """The request as the list answer shows it (v4)."""
+    def row(self, version: str = "v4") -> dict[str, Any]:
+        """The request as the list answer shows it, in the fields of the published v4 sample
+        (tests/conformance/samples/coupang/returnRequests.list_per_day.v4.json); v6 writes times
+        with an offset and money as ``{currencyCode, units, nanos}``."""
         box, done = self.box, self.status == "RETURNS_COMPLETED"
+        at = iso if version == "v6" else kst
         returning = self.receipt_type == "RETURN" and self.release_stop != STOPPED
         pickup = {"deliveryCompanyCode": "CJGLS", "deliveryInvoiceNo": ""}
-        return {
+        row = {
             "receiptId": self.receipt_id,
             "orderId": box.order_id,
-            "paymentId": box.order_id + 1000000000,
+            "paymentId": box.order_id + 1000000000,  # Invented: how Coupang numbers payments
             "receiptType": self.receipt_type,
             "receiptStatus": self.status,
-            "createdAt": kst(self.created_at),
-            "modifiedAt": kst(self.modified_at),
+            "createdAt": at(self.created_at),
+            "modifiedAt": at(self.modified_at),
+            # Invented: the requester and the reasons.
             "requesterName": "김*수",
             "requesterPhoneNumber": "0502-****-1234",
+            "requesterRealPhoneNumber": None,
+            "requesterAddress": "서울특별시 송파구 송파대로 570",
+            "requesterAddressDetail": "10층",
+            "requesterZipCode": "05510",
             "cancelReasonCategory1": "고객변심",
             "cancelReasonCategory2": "단순변심(사유없음)",
             "cancelReason": "",
@@ -68,11 +76,11 @@ class Receipt:
             "returnDeliveryId": self.receipt_id + 20000000 if returning else 0,
             "returnDeliveryType": "연동택배" if returning else "",
             "releaseStopStatus": self.release_stop,
-            "enclosePrice": 0,
+            "enclosePrice": krw(0, "v5" if version == "v6" else "v4"),
             "faultByType": "CUSTOMER",
             "preRefund": False,
             "completeConfirmType": "VENDOR_CONFIRM" if done else "UNDEFINED",
-            "completeConfirmDate": kst(self.modified_at) if done else "",
+            "completeConfirmDate": at(self.modified_at) if done else "",
             "returnItems": [
                 {
                     "vendorItemPackageId": 0,
@@ -84,12 +92,19 @@ class Receipt:
                     "shipmentBoxId": box.shipment_box_id,
                     "sellerProductId": 80000000 + item.vendor_item_id % 1000000,
                     "sellerProductName": item.name,
+                    # Not in the list's field table: the portal's stop-shipment pages speak of
+                    # "releaseStatus N" (not released); "Y" for released is the sandbox's reading.
                     "releaseStatus": "Y" if self.released else "N",
                 }
                 for item in box.items
             ],
             "returnDeliveryDtos": [pickup] if returning else [],
         }
+        if version == "v6":
+            # From integrations' v6 fixtures (no published v6 sample was found): the shipping
+            # charge of a return, signed, in the money object.
+            row["returnShippingCharge"] = krw(0, "v5")
+        return row
 
     def listed_as(self, kind: str) -> bool:
         """Whether a list query of ``kind`` (CANCEL, RU, UC, PR, CC) finds it."""

@@ -34,8 +34,28 @@ ACTION_FAULTS = ("500", "hang")  # a lost answer: the change is made, the answer
 
 
 def kst(seconds: int, sep: str = "T") -> str:
-    """Unix seconds as Coupang writes a time: Korean local time, no zone."""
+    """Unix seconds as Coupang's v4 writes a time: Korean local time, no zone."""
     return datetime.fromtimestamp(seconds, UTC).astimezone(KST).strftime(f"%Y-%m-%d{sep}%H:%M:%S")
+
+
+def iso(seconds: int) -> str:
+    """Unix seconds as v5 (and the v6 return requests) write a time: ISO-8601 with microseconds and
+    an offset (``YYYY-MM-DDThh:mm:ss.ssssss±hh:mm``); the sandbox writes Korea's."""
+    return datetime.fromtimestamp(seconds, UTC).astimezone(KST).isoformat(timespec="microseconds")
+
+
+def krw(amount: int | None, version: str) -> Any:
+    """An amount as the version writes it: v4 a number, v5 ``{currencyCode, units, nanos}``."""
+    if amount is None or version == "v4":
+        return amount
+    return {"currencyCode": "KRW", "units": amount, "nanos": 0}
+
+
+# Fields v5 adds to a sheet (the sandbox's values: a seller-shipped box, not cash on delivery).
+V5_SHEET_EXTRAS = {"shipmentType": "THIRD_PARTY", "isCod": False, "extraProperties": {}}
+# deliveryCompanyName is the courier's name (e.g. "CJ 대한통운", the sample's), not its code.
+COURIER_NAMES = {"CJGLS": "CJ 대한통운", "HANJIN": "한진택배", "HYUNDAI": "롯데택배", "EPOST": "우체국택배",
+                 "KDEXP": "경동택배", "KGB": "로젠택배", "ILYANG": "일양로지스", "DIRECT": "업체직송"}
 
 
 @dataclass
@@ -76,48 +96,78 @@ class Box:
         }
     )
 
-    def sheet(self) -> dict[str, Any]:
-        """The box as Coupang's order sheet answers show it (v4)."""
-        uploaded = kst(self.invoice_uploaded_at) if self.invoice_uploaded_at else ""
+    def sheet(self, version: str = "v4") -> dict[str, Any]:
+        """The box as Coupang's order sheet answers show it, in the fields of the published
+        samples (tests/conformance/samples/coupang/ordersheets.*): v4's or v5's formats."""
+        at = iso if version == "v5" else kst
+        spaced = iso if version == "v5" else (lambda seconds: kst(seconds, " "))
+        uploaded = at(self.invoice_uploaded_at) if self.invoice_uploaded_at else ""
+        code = self.delivery_company_code
         return {
             "shipmentBoxId": self.shipment_box_id,
             "orderId": self.order_id,
-            "orderedAt": kst(self.ordered_at),
-            "orderer": {"name": "김*수", "email": "ki*****@example.com", "safeNumber": "0502-***-1234"},
-            "paidAt": kst(self.paid_at),
+            "orderedAt": at(self.ordered_at),
+            # Invented: names, numbers and addresses (masked as Coupang masks them).
+            "orderer": {"name": "김*수", "email": "", "safeNumber": "0502-***-1234", "ordererNumber": None},
+            "paidAt": at(self.paid_at),
             "status": self.status,
-            "shippingPrice": 0,
-            "remotePrice": 0,
+            "shippingPrice": krw(0, version),
+            "remotePrice": None,
             "remoteArea": False,
             "parcelPrintMessage": "문 앞",
             "splitShipping": False,
             "ableSplitShipping": False,
-            "receiver": dict(self.receiver),
-            "orderItems": [
-                {
-                    "vendorItemPackageId": 0,
-                    "productId": 70000000 + item.vendor_item_id % 1000000,
-                    "vendorItemId": item.vendor_item_id,
-                    "vendorItemName": item.name,
-                    "shippingCount": item.shipping_count,
-                    "salesPrice": item.sales_price,
-                    "orderPrice": item.sales_price * item.shipping_count,
-                    "sellerProductId": 80000000 + item.vendor_item_id % 1000000,
-                    "sellerProductName": item.name,
-                    "cancelCount": item.shipping_count if self.cancelled else 0,
-                    "holdCountForCancel": item.shipping_count if self.stop_requested else 0,
-                    "estimatedShippingDate": item.estimated_shipping_date,
-                    "plannedShippingDate": "",
-                    "invoiceNumberUploadDate": uploaded,
-                    "canceled": self.cancelled,
-                }
-                for item in self.items
-            ],
-            "deliveryCompanyName": self.delivery_company_code or "",
+            "receiver": {**self.receiver, "receiverNumber": None},
+            "orderItems": [self._item(item, version, uploaded) for item in self.items],
+            "overseaShippingInfoDto": {
+                "personalCustomsClearanceCode": "", "ordererSsn": "", "ordererPhoneNumber": ""
+            },
+            "deliveryCompanyName": COURIER_NAMES.get(code, code) if code else "",  # Invented: unknown codes
             "invoiceNumber": self.invoice_number or "",
-            "inTrasitDateTime": kst(self.in_transit_at, " ") if self.in_transit_at else "",
-            "deliveredDate": kst(self.delivered_at, " ") if self.delivered_at else "",
+            "inTrasitDateTime": spaced(self.in_transit_at) if self.in_transit_at else "",
+            "deliveredDate": spaced(self.delivered_at) if self.delivered_at else "",
             "refer": "안드로이드앱",
+            **(V5_SHEET_EXTRAS if version == "v5" else {}),
+        }
+
+    def _item(self, item: Item, version: str, uploaded: str) -> dict[str, Any]:
+        """One orderItems row (v5 adds the discount breakdown)."""
+        discounts = (
+            {name: krw(0, version) for name in ("instantCouponDiscount", "downloadableCouponDiscount",
+                                                "coupangDiscount")}
+            if version == "v5" else {}
+        )
+        return {
+            "vendorItemPackageId": 0,
+            "vendorItemPackageName": item.name,
+            "productId": 70000000 + item.vendor_item_id % 1000000,
+            "vendorItemId": item.vendor_item_id,
+            "vendorItemName": item.name,
+            "shippingCount": item.shipping_count,
+            "salesPrice": krw(item.sales_price, version),
+            "orderPrice": krw(item.sales_price * item.shipping_count, version),
+            "discountPrice": None,  # "null when no instant coupon applies" (v4's table)
+            **discounts,
+            "externalVendorSkuCode": "",
+            "etcInfoHeader": None,
+            "etcInfoValue": None,
+            "etcInfoValues": [],
+            "sellerProductId": 80000000 + item.vendor_item_id % 1000000,
+            "sellerProductName": item.name,
+            "sellerProductItemName": item.name,
+            "firstSellerProductItemName": item.name,
+            "cancelCount": item.shipping_count if self.cancelled else 0,
+            "holdCountForCancel": item.shipping_count if self.stop_requested else 0,
+            "estimatedShippingDate": item.estimated_shipping_date,
+            "plannedShippingDate": "",
+            "invoiceNumberUploadDate": uploaded,
+            "extraProperties": {},
+            "pricingBadge": False,
+            "usedProduct": False,
+            # Invented: the samples show only a confirmed purchase's date; none is confirmed here.
+            "confirmDate": "",
+            "deliveryChargeTypeName": "무료",
+            "canceled": self.cancelled,
         }
 
 
@@ -273,6 +323,8 @@ class CoupangSandbox:
                     continue
                 self.acknowledgements[box_id] += 1
                 if box.status != "ACCEPT" or box.cancelled:
+                    # Invented: the code. The page's error spec gives only responseCode 99 and
+                    # the message "배송상태를 변경할 수 없습니다. 주문내역을 확인해주세요."
                     results.append(_result(box_id, False, "INVALID_STATUS", False))
                     continue
                 self._set(box, "INSTRUCT")
@@ -295,7 +347,11 @@ class CoupangSandbox:
                 numbers = {str(r.get("invoiceNumber") or "") for r in rows}
                 couriers = {str(r.get("deliveryCompanyCode") or "") for r in rows}
                 items = {int(r["vendorItemId"]) for r in rows}
-                if box.status != "INSTRUCT" or box.cancelled or box.stop_requested:
+                if box.cancelled or box.stop_requested:
+                    # The invoice page's result codes: ORDER_DELIVERY_CANCELED, no retry, "취소된
+                    # 주문건입니다. or (while INSTRUCT) 출고중지 요청건입니다."
+                    results.append(_result(box_id, False, "ORDER_DELIVERY_CANCELED", False))
+                elif box.status != "INSTRUCT":
                     results.append(_result(box_id, False, "INVALID_STATUS", False))
                 elif items != {i.vendor_item_id for i in box.items}:
                     results.append(_result(box_id, False, "NOT_FOUND_VENDOR_ITEM", False))
@@ -363,12 +419,14 @@ def _check(status: str) -> None:
 
 
 def _result(box_id: int, succeed: bool, code: str, retry: bool) -> dict[str, Any]:
+    # The messages of the published samples and the invoice page's result code table.
     messages = {
         "OK": "request succeeded.",
         "NOT_FOUND_SHIPMENT_BOX": f"shipmentBoxId ({box_id}) is not found.",
         "INVALID_STATUS": "배송상태를 변경할 수 없습니다. 주문내역을 확인해주세요.",
         "NOT_FOUND_VENDOR_ITEM": "합포장건 중 누락된 상품이 있습니다.",
         "INVALID_INVOICE_NUMBER": "송장번호가 유효하지 않습니다.",
+        "ORDER_DELIVERY_CANCELED": "취소된 주문건입니다.",
     }
     return {
         "shipmentBoxId": box_id,

@@ -202,7 +202,7 @@ async def test_the_list_serves_each_kind_by_the_korean_day_the_request_was_made_
         "미처리",
     )
     assert (
-        row["createdAt"] == "2026-11-24T23:30:00"
+        row["createdAt"] == "2026-11-24T23:30:00.000000+09:00"  # v6: microseconds and offset
         and row["returnItems"][0]["shipmentBoxId"] == instructed.shipment_box_id
     )
     assert instructed.sheet()["orderItems"][0]["holdCountForCancel"] == instructed.items[0].shipping_count

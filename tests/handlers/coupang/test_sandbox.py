@@ -52,7 +52,7 @@ async def test_a_day_is_a_korean_day_and_pages_follow_next_token(world: tuple[Co
         next_day = await sheets.list_page("ACCEPT", date(2026, 11, 25))
     assert pages == 3 and seen == [b.shipment_box_id for b in late]
     assert [s["shipmentBoxId"] for s in next_day.sheets] == [early.shipment_box_id]
-    assert next_day.sheets[0]["orderedAt"] == "2026-11-25T00:30:00"
+    assert next_day.sheets[0]["orderedAt"] == "2026-11-25T00:30:00.000000+09:00"  # v5: offset, microseconds
 
 
 async def test_a_window_longer_than_a_day_and_a_bad_signature_are_refused(
