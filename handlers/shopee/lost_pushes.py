@@ -2,16 +2,27 @@
 ``v2.push.confirm_consumed_lost_push_message``.
 
 Shopee keeps, for 3 days, the pushes it could not deliver; the earliest 100 that are not
-confirmed come back per call, each with its ``data`` as a JSON *string* (docs/platforms.md).
-Both are partner-level calls: signed with partner id, path and timestamp, no shop. A page
-is turned back into push documents as the push URL would have received them, so the
-receiver's checks, storage and applier take them as they take any push.
+confirmed come back per call as ``{shop_id?, code, timestamp, data}``. Per the published
+response sample (tests/conformance/samples/shopee/v2.push.get_lost_push_message.json),
+``data`` is a JSON *string* holding the **whole original push envelope**
+(``{"data": {...}, "shop_id", "code", "timestamp"}``), not its inner ``data``; the outer
+``shop_id``, ``code`` and ``timestamp`` are the lost message's own (its timestamp says when
+it was lost). So the push is the envelope inside, stored byte for byte as Shopee would have
+posted it, and the receiver's checks, storage and applier take it as they take any push.
+
+When the outer ``shop_id`` or ``code`` disagrees with the envelope's, the message is not
+understood: it is reported unreadable (the caller keeps it visible) rather than applied to
+a shop or code it may not be of; the outer timestamp may differ (it is the time of loss).
+
+Both are partner-level calls: signed with partner id, path and timestamp, no shop. The
+confirmation is cumulative (every message up to ``last_message_id``) and the messages
+carry no ids of their own, so a page is confirmed whole or not at all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -20,6 +31,7 @@ from handlers.shopee.order_answers import _member, _unexpected
 
 GET_PATH = "/api/v2/push/get_lost_push_message"
 CONFIRM_PATH = "/api/v2/push/confirm_consumed_lost_push_message"
+MAX_KEPT = 4000  # characters of an unreadable message kept for whoever looks at it
 
 
 class Caller(Protocol):
@@ -36,33 +48,55 @@ class Caller(Protocol):
 
 
 @dataclass(frozen=True)
-class LostPushPage:
-    """One page of lost pushes: the push documents, what could not be read, and the cursor."""
+class LostPush:
+    """A lost push as it would have been posted: its raw body and that body decoded."""
 
-    pushes: list[dict[str, Any]]
-    unreadable: int
+    body: bytes
+    document: dict[str, Any] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A lost message that is not a push we can read: why, and the message as received."""
+
+    reason: str
+    text: str
+    order_sn: str | None = None
+
+
+@dataclass(frozen=True)
+class LostPushPage:
+    """One page of lost pushes: the pushes, what could not be read, and the cursor."""
+
+    pushes: list[LostPush]
+    unreadable: list[Unreadable]
     has_next_page: bool
     last_message_id: int
 
+    @property
+    def size(self) -> int:
+        """How many messages the page held."""
+        return len(self.pushes) + len(self.unreadable)
+
 
 async def get_lost_pushes(client: Caller) -> LostPushPage:
-    """The earliest unconfirmed lost pushes, as push documents."""
+    """The earliest unconfirmed lost pushes, each as the push it was."""
     doc = await client.call("GET", GET_PATH)
     response = _member(doc, "response", dict, "get_lost_push_message")
     messages = response.get("push_message_list") or []
     if not isinstance(messages, list):
         raise _unexpected("get_lost_push_message", "push_message_list is not a list")
     last = response.get("last_message_id") or 0
-    if not isinstance(last, int) or isinstance(last, bool):
+    if not isinstance(last, int) or isinstance(last, bool) or last < 0:
         raise _unexpected("get_lost_push_message", "last_message_id is not an integer")
-    pushes: list[dict[str, Any]] = []
-    unreadable = 0
+    pushes: list[LostPush] = []
+    unreadable: list[Unreadable] = []
     for message in messages:
-        push = _push_document(message)
-        if push is None:
-            unreadable += 1
+        read = read_lost_message(message)
+        if isinstance(read, LostPush):
+            pushes.append(read)
         else:
-            pushes.append(push)
+            unreadable.append(read)
     return LostPushPage(pushes, unreadable, bool(response.get("has_next_page")), last)
 
 
@@ -71,21 +105,33 @@ async def confirm_lost_pushes(client: Caller, last_message_id: int) -> None:
     await client.call("POST", CONFIRM_PATH, body={"last_message_id": last_message_id})
 
 
-def _push_document(message: object) -> dict[str, Any] | None:
-    # {"shop_id"?, "code", "timestamp", "data": "<JSON>"} -> the push as it would have come.
+def read_lost_message(message: object) -> LostPush | Unreadable:
+    """One ``push_message_list`` entry as the push it was, or why it cannot be."""
     if not isinstance(message, dict):
-        return None
+        return Unreadable("the message is not an object", _kept(message))
     data = message.get("data")
-    if isinstance(data, str):
-        try:
-            data = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return None
-    if not isinstance(data, dict):
-        return None
-    push: dict[str, Any] = {"data": data}
-    if "shop_id" in message:
-        push["shop_id"] = message["shop_id"]
-    push["code"] = message.get("code")
-    push["timestamp"] = message.get("timestamp")
-    return push
+    if not isinstance(data, str):
+        return Unreadable("its data is not a string holding the push", _kept(message))
+    try:
+        envelope = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return Unreadable("its data is not JSON", _kept(message))
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+        return Unreadable("its data is not a push envelope with a data object", _kept(message))
+    order_sn = envelope["data"].get("ordersn")
+    order_sn = order_sn if isinstance(order_sn, str) and order_sn else None
+    for name in ("code", "shop_id"):
+        if name in message and name in envelope and str(message[name]) != str(envelope[name]):
+            why = f"its {name} ({message[name]!r}) is not the push's ({envelope[name]!r})"
+            return Unreadable(why, _kept(message), order_sn)
+    if "code" not in envelope:
+        return Unreadable("the push in its data has no code", _kept(message), order_sn)
+    return LostPush(data.encode(), envelope)
+
+
+def _kept(message: object) -> str:
+    try:
+        text = orjson.dumps(message).decode()
+    except TypeError:
+        text = repr(message)
+    return text[:MAX_KEPT]

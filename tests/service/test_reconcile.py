@@ -22,10 +22,11 @@ from handlers.errors import MarketplaceUnavailable
 from handlers.shopee.client import ShopeeClient
 from handlers.shopee.lost_pushes import CONFIRM_PATH
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
+from service import lost_pushes
 from service.app import create_app
-from service.db import Database
-from service.lost_pushes import LostReport
-from service.models import Order, Transition
+from service.db import Database, StorageUnavailable
+from service.lost_pushes import ALERT_KIND, LostReport
+from service.models import Alert, Order, Transition
 from service.reconcile import (
     Report,
     ShopeeReconciler,
@@ -34,6 +35,7 @@ from service.reconcile import (
     set_tokens,
     windows,
 )
+from service.settings import Secret
 from statemachines.maps import SHOPEE_ORDER
 from tests.live_server import serve
 from tests.shopee_pushes import KEY, Receiver, start_receiver
@@ -290,7 +292,13 @@ def test_a_lost_push_stored_but_not_confirmed_is_fetched_again_and_changes_nothi
     assert world.sandbox.pushes.lost_page()[0] == []
 
 
-def test_an_unusable_lost_push_is_counted_skipped_and_confirmed(world: World) -> None:
+def unreadable_alerts(db: Database) -> list[tuple[str, str, str]]:
+    with db.read() as conn:
+        query = sa.select(Alert.kind, Alert.order_id, Alert.message).where(Alert.kind == ALERT_KIND)
+        return [(row.kind, row.order_id, row.message) for row in conn.execute(query.order_by(Alert.id))]
+
+
+def test_an_unusable_lost_push_is_kept_as_an_open_alert_before_the_page_is_confirmed(world: World) -> None:
     world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
     now = world.sandbox.clock.now()
     world.sandbox.pushes.submit(
@@ -302,7 +310,120 @@ def test_an_unusable_lost_push_is_counted_skipped_and_confirmed(world: World) ->
     report = world.reconcile(lost_pushes=True)
     assert report.lost is not None
     assert (report.lost.fetched, report.lost.stored, report.lost.malformed) == (2, 1, 1)
+    [(_, order_id, message)] = unreadable_alerts(world.db)
+    assert order_id == "-" and "data.ordersn must be a non-empty string" in message
+    assert '{"data":{"status":"UNPAID"}' in message, "the push as Shopee gave it, to replay"
+    assert world.sandbox.pushes.lost_page()[0] == [], "kept, so confirmed"
+    alerts = world.receiver.client.get("/v1/alerts", params={"state": "open"}).json()["alerts"]
+    assert [a["kind"] for a in alerts] == [ALERT_KIND]
+
+
+def test_a_lost_push_whose_outer_shop_disagrees_is_not_applied_but_kept_as_an_alert(world: World) -> None:
+    data = {"ordersn": "2511000014SHP", "status": "READY_TO_SHIP", "update_time": START}
+    body = orjson.dumps({"data": data, "shop_id": SHOP, "code": 3, "timestamp": START})
+    message = {"shop_id": SHOP + 1, "code": 3, "timestamp": START, "data": body.decode()}
+    answer = lost_answer([message], 7)
+    confirmed: list[int] = []
+    report = asyncio.run(recover(world.db, answer, confirmed))
+    assert (report.stored, report.malformed, confirmed) == (0, 1, [7])
+    [(_, order_id, text)] = unreadable_alerts(world.db)
+    assert order_id == "2511000014SHP" and "shop_id" in text
+    assert "2511000014SHP" not in world.ours()
+
+
+def test_a_lost_page_that_cannot_be_stored_is_not_confirmed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.create_order(SHOP, order_sn="2511000015DWN")
+    world.sandbox.pushes.drain_sync()
+
+    def down(*args: Any, **kwargs: Any) -> list[bool]:
+        raise StorageUnavailable("database unavailable: test")
+
+    monkeypatch.setattr(lost_pushes, "store_pushes", down)
+    assert world.reconcile(lost_pushes=True).lost is None, "the round went on without them"
+    assert len(world.sandbox.pushes.lost_page()[0]) == 1, "still Shopee's to give again"
+    monkeypatch.undo()
+    report = world.reconcile(lost_pushes=True)
+    assert report.lost is not None and (report.lost.stored, report.lost.confirmed) == (1, 1)
     assert world.sandbox.pushes.lost_page()[0] == []
+
+
+def test_an_unreadable_lost_push_whose_alert_cannot_be_written_is_not_confirmed(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    now = world.sandbox.clock.now()
+    world.sandbox.pushes.submit(orjson.dumps({"data": {}, "shop_id": SHOP, "code": 3, "timestamp": now}))
+
+    def down(*args: Any, **kwargs: Any) -> int:
+        raise StorageUnavailable("database unavailable: test")
+
+    monkeypatch.setattr(lost_pushes, "keep_unreadable", down)
+    assert world.reconcile(lost_pushes=True).lost is None
+    assert len(world.sandbox.pushes.lost_page()[0]) == 1
+    assert unreadable_alerts(world.db) == []
+    monkeypatch.undo()
+    assert world.reconcile(lost_pushes=True).lost is not None
+    assert len(unreadable_alerts(world.db)) == 1 and world.sandbox.pushes.lost_page()[0] == []
+
+
+def test_an_unreadable_lost_push_given_again_opens_no_second_alert(world: World) -> None:
+    message = {"shop_id": SHOP, "code": 3, "timestamp": START, "data": "{not json"}
+    answer = lost_answer([message], 9)
+    confirmed: list[int] = []
+    for _ in range(2):
+        asyncio.run(recover(world.db, answer, confirmed))
+    assert confirmed == [9, 9] and len(unreadable_alerts(world.db)) == 1
+
+
+NO_ERROR = {"error": "-", "message": "-", "warning": "-"}  # success, as the published samples say it
+
+
+def lost_answer(messages: list[dict[str, Any]], last: int) -> dict[str, Any]:
+    """A get_lost_push_message answer in the published sample's shape."""
+    page = {"push_message_list": messages, "has_next_page": False, "last_message_id": last}
+    return {**NO_ERROR, "request_id": "r1", "response": page}
+
+
+async def recover(db: Database, answer: dict[str, Any], confirmed: list[int]) -> LostReport:
+    """One recovery against a transport that answers ``answer`` and records confirmations."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == CONFIRM_PATH:
+            confirmed.append(orjson.loads(request.content)["last_message_id"])
+            return httpx.Response(200, json={**NO_ERROR, "request_id": "r2"})
+        return httpx.Response(200, json=answer)
+
+    transport = httpx.MockTransport(handler)
+    async with ShopeeClient("http://shopee.test", PARTNER, KEY, transport=transport) as client:
+        return await lost_pushes.recover_lost_pushes(db, client)
+
+
+def test_pushes_signed_with_a_push_partner_key_and_calls_with_the_api_key_work_together(
+    db: Database, database_url: str
+) -> None:
+    with ExitStack() as stack:
+        push_key = "live-push-partner-key-0001"
+        receiver = start_receiver(stack, db, database_url, shopee_push_partner_keys=(Secret(push_key),))
+        app = _sandbox(receiver.url, PushFaults())
+        base = stack.enter_context(serve(app))
+        sandbox: ShopeeSandbox = app.state.sandbox
+        sandbox.pushes.sign_with(push_key)
+        sandbox.add_shop(SHOP, access_token=TOKEN)
+        set_tokens(db, str(SHOP), TOKEN)
+        sandbox.create_order(SHOP, order_sn="2511000016KEY")
+        assert sandbox.pushes.drain_sync().delivered == 1
+        receiver.settle()
+        world = World(receiver, sandbox, base, db)
+        assert world.ours()["2511000016KEY"] == ("pending", "UNPAID")
+        sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+        sandbox.move("2511000016KEY", status="READY_TO_SHIP", advance=5)
+        report = world.reconcile(lost_pushes=True)
+        assert report.failed_shops == [] and report.lost is not None and report.lost.stored == 1
+        receiver.settle()
+        assert world.ours()["2511000016KEY"] == ("approved", "READY_TO_SHIP")
 
 
 def test_pushes_lost_more_than_three_days_ago_are_no_longer_offered(world: World) -> None:
