@@ -25,6 +25,9 @@ SHOPEE_ORDER: dict[str, Target] = {
     "SHIPPED": _t("shipped"),
     "TO_CONFIRM_RECEIVE": _t("delivered"),
     "COMPLETED": _t("delivered"),
+    # Not a Shopee status: a COMPLETED push with completed_scenario RRAOC, "Return/Refund
+    # request raised after Order Complete" (handlers/shopee/push.py says where that is read).
+    "COMPLETED_RRAOC": _t("returning", alert=True),
     "IN_CANCEL": _t("on_hold", alert=True),
     "CANCELLED": _t("cancelled"),
     "TO_RETURN": _t("returning", alert=True),

@@ -3,7 +3,15 @@
 A push is ``{"code": int, "shop_id": int, "timestamp": int, "data": {...}}``. orderwatch
 acts on two codes (field names verified in docs/platforms.md):
 
-- 3, order_status_push: ``data`` has ``ordersn``, ``status``, ``update_time``.
+- 3, order_status_push: ``data`` has ``ordersn``, ``status``, ``update_time`` and
+  ``completed_scenario`` (the published push in tests/conformance/samples/shopee/
+  v2.push.get_lost_push_message.json also has ``items``, which orderwatch does not read).
+  A COMPLETED push whose ``completed_scenario`` is ``RRAOC`` says a return and refund was
+  raised after the order completed (Shopee's returns pages: "RRAOC (Return/Refund request
+  raised after Order Complete)"): its event's status is :data:`COMPLETED_RRAOC`, which the
+  order map sends to ``returning`` with an alert, instead of COMPLETED (delivered, a state
+  the order is in already). The order_status_push page itself is not in the public scrape:
+  no other ``completed_scenario`` value is known, and any other is read as plain COMPLETED.
 - 4, order_trackingno_push: ``data`` has ``ordersn``, ``package_number``, ``tracking_no``
   (and ``forder_id``); it carries no update time, so the push's ``timestamp`` stands in.
 
@@ -27,6 +35,8 @@ ORDER_STATUS_PUSH = 3
 TRACKING_NUMBER_PUSH = 4
 ACTED_ON = (ORDER_STATUS_PUSH, TRACKING_NUMBER_PUSH)
 TRACKING_STATUS = "TRACKING_NUMBER"  # the ``status`` of a tracking-number event
+# Not a Shopee status: orderwatch's name for COMPLETED with completed_scenario RRAOC.
+COMPLETED_RRAOC = "COMPLETED_RRAOC"
 
 MAX_KEY = 200  # the journal's dedupe_key column
 _MAX_CODE = 2**31 - 1  # the pushes table's code column is a 32-bit integer
@@ -131,8 +141,15 @@ def _read(body: Mapping[str, Any]) -> tuple[int, str | None, _Fields | None]:
     # it, as in the tracking-number push.
     when = _when(body, data)
     if code == ORDER_STATUS_PUSH:
-        return code, shop_id, (ordersn, when, _text(data, "status"), "")
+        return code, shop_id, (ordersn, when, _order_status(data), "")
     return code, shop_id, (ordersn, when, _text(data, "package_number"), _text(data, "tracking_no"))
+
+
+def _order_status(data: Mapping[str, Any]) -> str:
+    status = _text(data, "status")
+    if status == "COMPLETED" and data.get("completed_scenario") == "RRAOC":
+        return COMPLETED_RRAOC
+    return status
 
 
 def _when(body: Mapping[str, Any], data: Mapping[str, Any]) -> int:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from handlers.shopee.push import (
+    COMPLETED_RRAOC,
     MAX_KEY,
     MalformedPush,
     order_status_key,
@@ -15,6 +16,8 @@ from handlers.shopee.push import (
     tracking_number_key,
 )
 from statemachines.events import EventKind
+from statemachines.maps import Target, order_target
+from tests.statemachines.builders import Timeline, actions_of, fold_all
 
 SENT = 1667963317
 UPDATED = 1667963316
@@ -51,6 +54,32 @@ def test_an_order_status_push_is_an_order_status_event_at_its_update_time() -> N
     assert event.dedupe_key == "shopee:2211095TV1XRKN:order:READY_TO_SHIP:1667963316"
     assert event.dedupe_key == order_status_key("2211095TV1XRKN", "READY_TO_SHIP", UPDATED)
     assert event.raw["code"] == 3
+
+
+def test_a_completed_push_with_completed_scenario_rraoc_is_a_return_raised_after_completion() -> None:
+    [event] = parse_push(status_push(status="COMPLETED", completed_scenario="RRAOC")).events
+    assert event.status == COMPLETED_RRAOC
+    assert event.dedupe_key == order_status_key("2211095TV1XRKN", COMPLETED_RRAOC, UPDATED)
+    assert event.dedupe_key != order_status_key("2211095TV1XRKN", "COMPLETED", UPDATED), "not the poll's fact"
+    assert order_target("shopee", event.status) == Target("returning", alert=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "scenario"), [("COMPLETED", ""), ("COMPLETED", "OTHER"), ("SHIPPED", "RRAOC")]
+)
+def test_any_other_completed_scenario_leaves_the_status_as_shopee_says_it(status: str, scenario: str) -> None:
+    [event] = parse_push(status_push(status=status, completed_scenario=scenario)).events
+    assert event.status == status
+
+
+def test_a_completed_order_that_gets_a_return_after_completion_is_returning_with_an_alert() -> None:
+    t = Timeline()
+    t.order("SHIPPED")
+    t.order("COMPLETED")
+    t.order(COMPLETED_RRAOC)
+    aggregate = fold_all(t.made)
+    assert aggregate.state == "returning"
+    assert [a.state for a in actions_of(aggregate, "alert")] == ["returning"]
 
 
 def test_an_order_status_push_without_update_time_falls_back_to_the_push_timestamp() -> None:

@@ -221,6 +221,9 @@ SHOPEE_ORDER = {
     "SHIPPED": ("shipped", False),
     "TO_CONFIRM_RECEIVE": ("delivered", False),
     "COMPLETED": ("delivered", False),
+    # Not Shopee's: orderwatch's name for a COMPLETED push with completed_scenario RRAOC, a
+    # return and refund raised after completion (handlers/shopee/push.py).
+    "COMPLETED_RRAOC": ("returning", True),
     "IN_CANCEL": ("on_hold", True),
     "CANCELLED": ("cancelled", False),
     "TO_RETURN": ("returning", True),
