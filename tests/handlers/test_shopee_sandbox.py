@@ -261,6 +261,47 @@ def test_a_push_nobody_takes_is_given_up_after_the_last_attempt(world: World) ->
     assert (stats.delivered, stats.attempts, stats.failed, stats.pending) == (0, 2, 1, 0)
 
 
+def test_pushes_can_be_signed_with_a_push_partner_key_of_their_own(world: World) -> None:
+    world.sandbox.pushes.sign_with("live-push-partner-key-0001")
+    world.sandbox.create_order(SHOP)
+    world.sandbox.pushes.drain_sync()
+    [(signature, body)] = world.inbox.received
+    assert signature and verify_push(["live-push-partner-key-0001"], world.push_url, body, signature)
+    assert not verify_push([KEY], world.push_url, body, signature)
+
+
+def partner_call(world: World, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+    """A partner-level call (no shop, no token), signed over partner id, path and timestamp."""
+    timestamp = world.sandbox.clock.now()
+    sign = hmac.new(KEY.encode(), f"{PARTNER_ID}{path}{timestamp}".encode(), hashlib.sha256).hexdigest()
+    query = {"partner_id": PARTNER_ID, "timestamp": timestamp, "sign": sign}
+    if body is None:
+        return world.http.get(path, params=query)
+    return world.http.post(path, params=query, content=orjson.dumps(body))
+
+
+def test_a_lost_push_is_given_back_whole_as_the_published_sample_shows(world: World) -> None:
+    world.sandbox.pushes.configure(faults=PushFaults(drop=1.0))
+    world.sandbox.create_order(SHOP)
+    world.sandbox.pushes.drain_sync()
+    [(_, pushed)] = world.sandbox.pushes.lost_page()[0]
+    answer = partner_call(world, "/api/v2/push/get_lost_push_message").json()
+    assert (answer["error"], answer["message"], answer["warning"]) == ("-", "-", "-")
+    [message] = answer["response"]["push_message_list"]
+    assert list(message) == ["shop_id", "code", "timestamp", "data"], "as the published sample orders them"
+    assert message["data"] == pushed.decode(), "the whole push, as it would have been posted"
+    push = orjson.loads(message["data"])
+    assert (message["shop_id"], message["code"]) == (push["shop_id"], push["code"]) == (SHOP, 3)
+    last = answer["response"]["last_message_id"]
+    confirmed = partner_call(
+        world, "/api/v2/push/confirm_consumed_lost_push_message", {"last_message_id": last}
+    )
+    assert {k: confirmed.json()[k] for k in ("error", "message", "warning")} == dict.fromkeys(
+        ("error", "message", "warning"), "-"
+    )
+    assert world.sandbox.pushes.lost_page()[0] == []
+
+
 # -- the API -------------------------------------------------------------------------------
 
 LIST = "/api/v2/order/get_order_list"
