@@ -129,6 +129,7 @@ def test_a_missing_address_holds_the_package_with_an_alert_and_books_nothing(wor
         ({"name": "A", "phone": "12", "full_address": "1 Road"}, "phone number is malformed"),
         ({"name": "A", "phone": "6591234567", "full_address": "1 Road", "zipcode": "23#8"}, "zipcode"),
         ({"name": "A", "phone": "+65 9123 4567", "full_address": "1 Road", "zipcode": "238859"}, None),
+        ({"name": "P******n", "phone": "******64", "full_address": "1 Road", "zipcode": "****9"}, None),
     ],
 )
 def test_address_validation_names_the_problem(address: object, problem: str | None) -> None:
