@@ -168,7 +168,8 @@ async def _create_product(request: Request, _sandbox: CoupangSandbox) -> dict[st
     names = [str(item.get("itemName")) for item in body["items"]]
     wanted = "승인대기중" if body.get("requested") is True else "임시저장"
     product = state.add(str(body["sellerProductName"]), names, wanted)
-    return {"data": product.seller_product_id}
+    # As the published example answer nests it (seller-products.create.v1 in the conformance corpus).
+    return {"data": {"code": "SUCCESS", "message": "", "data": product.seller_product_id}}
 
 
 async def _get_product(request: Request, _sandbox: CoupangSandbox) -> dict[str, Any]:
@@ -209,9 +210,9 @@ def product_routes() -> list[BaseRoute]:
     """The product API and control routes, for ``create_sandbox(extra_routes=...)``."""
     one = PRODUCTS_PATH + "/{sellerProductId}"
     return [
-        Route(PRODUCTS_PATH, endpoint(_create_product, action=True), methods=["POST"], name="create_product"),
-        Route(one, endpoint(_get_product), methods=["GET"], name="get_product"),
-        Route(one + "/histories", endpoint(_product_history), methods=["GET"], name="product_history"),
+        Route(PRODUCTS_PATH, endpoint(_create_product, action=True, code="200"), methods=["POST"]),
+        Route(one, endpoint(_get_product, code="SUCCESS"), methods=["GET"], name="get_product"),
+        Route(one + "/histories", endpoint(_product_history, code="200"), methods=["GET"]),
         Route("/sandbox/products", control(_control_add, 201), methods=["POST"]),
         Route("/sandbox/products/{sellerProductId}/status", control(_control_move), methods=["POST"]),
     ]

@@ -52,7 +52,13 @@ def krw(amount: int | None, version: str) -> Any:
 
 
 # Fields v5 adds to a sheet (the sandbox's values: a seller-shipped box, not cash on delivery).
-V5_SHEET_EXTRAS = {"shipmentType": "THIRD_PARTY", "isCod": False, "extraProperties": {}}
+# extraProperties as the first published v5 sheet (a Korean seller's: taxReceiptInfo is shown only
+# where the market issues tax invoices).
+V5_SHEET_EXTRAS = {
+    "shipmentType": "THIRD_PARTY",
+    "isCod": False,
+    "extraProperties": {"sameDayShipping": "false", "cutOffTimeHour": "0"},
+}
 # deliveryCompanyName is the courier's name (e.g. "CJ 대한통운", the sample's), not its code.
 COURIER_NAMES = {"CJGLS": "CJ 대한통운", "HANJIN": "한진택배", "HYUNDAI": "롯데택배", "EPOST": "우체국택배",
                  "KDEXP": "경동택배", "KGB": "로젠택배", "ILYANG": "일양로지스", "DIRECT": "업체직송"}
