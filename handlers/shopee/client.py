@@ -97,8 +97,9 @@ AUTH_MESSAGES = frozenset({("error_param", "invalid partner_id.")})
 RATE_LIMIT_ERRORS = frozenset({"error_rate_limit", "error_limit"})
 RETRIED_RATE_LIMIT = frozenset({"error_rate_limit"})  # the daily quota resets at midnight only
 _COMMON = ("", "common")
-# error_inner: "Inner error, please try later."
-UNAVAILABLE_ERRORS = frozenset({"error_server", "error_network", "error_inner"})
+# error_inner: "Inner error, please try later."; error_config (the shipping-document pages):
+# "Something is wrong, please try again later."
+UNAVAILABLE_ERRORS = frozenset({"error_server", "error_network", "error_inner", "error_config"})
 
 
 def error_kind(code: str, message: str = "") -> str | None:

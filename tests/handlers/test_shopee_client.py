@@ -349,6 +349,49 @@ def answering(status: int, body: bytes) -> httpx.MockTransport:
         (200, b'{"error":"error_server","message":"System error.","request_id":"r"}', MarketplaceUnavailable),
         (200, b'{"error":"error_param","message":"Wrong parameters.","request_id":"r"}', RequestRejected),
         (200, b'{"error":"logistics.invalid","msg":"bad","request_id":"r"}', RequestRejected),
+        # As Shopee's error lists pair names and messages (tests/conformance/samples/shopee).
+        (
+            200,
+            b'{"error":"error_param","message":"Invalid partner_id.","request_id":"r"}',
+            AuthenticationFailed,
+        ),
+        (200, b'{"error":"error_param","message":"Invalid timestamp","request_id":"r"}', RequestRejected),
+        (
+            200,
+            b'{"error":"shop_banned","message":"The shop account has been banned.","request_id":"r"}',
+            AuthenticationFailed,
+        ),  # fmt: skip
+        (
+            200,
+            b'{"error":"common.invalid_shop","message":"Shop id is invalid.","request_id":"r"}',
+            AuthenticationFailed,
+        ),  # fmt: skip
+        (
+            200,
+            b'{"error":"order. error_permission","message":"Please link shop","request_id":"r"}',
+            AuthenticationFailed,
+        ),  # fmt: skip
+        (
+            200,
+            b'{"error":"order.error_limit","message":"Can not cancel this order.","request_id":"r"}',
+            RequestRejected,
+        ),  # fmt: skip
+        (
+            200,
+            b'{"error":"logistics.error_limit","message":"Parcel count","request_id":"r"}',
+            RequestRejected,
+        ),
+        (
+            200,
+            b'{"error":"error_inner","message":"Inner error, please try later.","request_id":"r"}',
+            MarketplaceUnavailable,
+        ),  # fmt: skip
+        (
+            200,
+            b'{"error":"error_config","message":"Something is wrong","request_id":"r"}',
+            MarketplaceUnavailable,
+        ),
+        (200, b'{"error":"-","message":"-","warning":"-","request_id":"r"}', None),
         (502, b"<html>Bad Gateway</html>", MarketplaceUnavailable),
         (200, b"not json", MarketplaceUnavailable),
         (403, b"", AuthenticationFailed),
@@ -356,10 +399,13 @@ def answering(status: int, body: bytes) -> httpx.MockTransport:
     ],
 )
 async def test_answers_map_onto_the_error_tree(
-    status: int, body: bytes, error: type[MarketplaceError]
+    status: int, body: bytes, error: type[MarketplaceError] | None
 ) -> None:
     transport = answering(status, body)
     async with ShopeeClient("http://shopee.test", PARTNER_ID, KEY, transport=transport, attempts=1) as client:
+        if error is None:  # "-" is no error (the lost-push pages' samples)
+            assert (await client.get_shop_relation(str(SHOP), TOKEN)).outlet_shop_ids == ()
+            return
         with pytest.raises(error) as raised:
             await client.get_shop_relation(str(SHOP), TOKEN)
     assert type(raised.value) is error
