@@ -359,3 +359,19 @@ def test_the_published_error_envelopes_map_onto_the_errors() -> None:
             with pytest.raises(RequestRejected):
                 envelope("GET", httpx.Response(example["code"], json=example))
     assert unquote("%2B09:00") == "+09:00"
+
+
+def test_the_older_versions_stay_behind_settings() -> None:
+    from service.coupang_poll import coupang_client
+    from service.settings import ConfigurationError, Settings
+
+    keys = {"ORDERWATCH_COUPANG_VENDOR_ID": VENDOR, "ORDERWATCH_COUPANG_ACCESS_KEY": "a",
+            "ORDERWATCH_COUPANG_SECRET_KEY": "s"}  # fmt: skip
+    current = coupang_client(Settings.from_environ(keys))
+    older = coupang_client(Settings.from_environ({**keys, "ORDERWATCH_COUPANG_ORDERSHEETS_VERSION": "v4",
+                                                  "ORDERWATCH_COUPANG_RETURNS_VERSION": "V4"}))  # fmt: skip
+    assert current is not None and older is not None
+    assert (current.ordersheets_version, current.returns_version) == ("v5", "v6")
+    assert (older.ordersheets_version, older.returns_version) == ("v4", "v4")
+    with pytest.raises(ConfigurationError, match="ORDERWATCH_COUPANG_RETURNS_VERSION"):
+        Settings.from_environ({**keys, "ORDERWATCH_COUPANG_RETURNS_VERSION": "v5"})

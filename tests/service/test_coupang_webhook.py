@@ -158,3 +158,20 @@ def test_storage_down_is_503_and_the_retry_is_stored_once_it_is_back(
     assert again.status_code == 200 and reporter.count(Push) == 1
     order = reporter.http.get(f"/v1/orders/coupang/{body['data'][0]['orderId']}").json()
     assert order["state"] == "approved"
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ordersheets.list_per_day.v5", "ordersheets.list_per_day.v4", "ordersheets.by_shipment_box.v5",
+     "ordersheets.by_shipment_box.v4"],
+)  # fmt: skip
+def test_coupangs_published_order_sheet_answers_are_understood(reporter: Reporter, name: str) -> None:
+    from tests.conformance import corpus
+
+    body = corpus.response_sample("coupang", name)  # tests/conformance/samples/coupang: the portal's own
+    assert reporter.post(body).status_code == 200
+    rows = body["data"] if isinstance(body["data"], list) else [body["data"]]
+    for row in rows:
+        order = reporter.http.get(f"/v1/orders/coupang/{row['orderId']}").json()
+        assert order["state"] == "delivered", (name, order)  # FINAL_DELIVERY, every sample
+        assert [p["tracking_number"] for p in order["packages"]] == [row["invoiceNumber"]]
