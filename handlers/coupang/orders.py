@@ -114,14 +114,28 @@ def _count(item: Mapping[str, Any], name: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _v5_item(item: Mapping[str, Any]) -> bool:
+    """Whether an item is written as v5 writes it (money as ``{currencyCode, units, nanos}``)."""
+    return isinstance(item.get("salesPrice"), Mapping) or isinstance(item.get("orderPrice"), Mapping)
+
+
+def _all_cancelled(item: Mapping[str, Any]) -> bool:
+    """Whether none of an item is left to ship. The versions count differently: v5's
+    ``shippingCount`` is what was bought ("발주 가능 수량 = shippingCount - (holdCountForCancel +
+    cancelCount)"), v4's already leaves the cancelled out ("It must excludes cancel count")."""
+    if item.get("canceled") is True:
+        return True
+    shipping, cancel = _count(item, "shippingCount"), _count(item, "cancelCount")
+    if _v5_item(item):
+        return cancel >= max(1, shipping)
+    return cancel > 0 and shipping == 0
+
+
 def cancelled(sheet: Mapping[str, Any]) -> bool:
-    """Whether the buyer cancelled every item of the box (``canceled``, or ``cancelCount``
-    reaching ``shippingCount``): nothing is left to ship."""
+    """Whether the buyer cancelled every item of the box (``canceled``, or no count left to
+    ship, as each version counts it): nothing is left to ship."""
     items = _items(sheet)
-    return bool(items) and all(
-        i.get("canceled") is True or _count(i, "cancelCount") >= max(1, _count(i, "shippingCount"))
-        for i in items
-    )
+    return bool(items) and all(_all_cancelled(i) for i in items)
 
 
 def held_for_cancel(sheet: Mapping[str, Any]) -> bool:

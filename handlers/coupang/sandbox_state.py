@@ -149,7 +149,8 @@ class Box:
             "productId": 70000000 + item.vendor_item_id % 1000000,
             "vendorItemId": item.vendor_item_id,
             "vendorItemName": item.name,
-            "shippingCount": item.shipping_count,
+            # v5 counts what was bought; v4 leaves the cancelled out ("It must excludes cancel count").
+            "shippingCount": item.shipping_count if version == "v5" or not self.cancelled else 0,
             "salesPrice": krw(item.sales_price, version),
             "orderPrice": krw(item.sales_price * item.shipping_count, version),
             "discountPrice": None,  # "null when no instant coupon applies" (v4's table)

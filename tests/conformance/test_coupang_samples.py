@@ -375,3 +375,15 @@ def test_the_older_versions_stay_behind_settings() -> None:
     assert (older.ordersheets_version, older.returns_version) == ("v4", "v4")
     with pytest.raises(ConfigurationError, match="ORDERWATCH_COUPANG_RETURNS_VERSION"):
         Settings.from_environ({**keys, "ORDERWATCH_COUPANG_RETURNS_VERSION": "v5"})
+
+
+def test_a_box_is_cancelled_as_each_version_counts_its_items() -> None:
+    v5 = sample("ordersheets.by_shipment_box.v5")["data"]
+    item = v5["orderItems"][0]
+    bought = {**item, "shippingCount": 2, "cancelCount": 1}  # v5: 2 bought, 1 cancelled, 1 to ship
+    assert not cancelled({**v5, "orderItems": [bought]})
+    assert cancelled({**v5, "orderItems": [{**bought, "cancelCount": 2}]})
+    v4 = sample("ordersheets.by_shipment_box.v4")["data"]
+    left = {**v4["orderItems"][0], "shippingCount": 1, "cancelCount": 1}  # v4: 1 left after 1 cancelled
+    assert not cancelled({**v4, "orderItems": [left]})
+    assert cancelled({**v4, "orderItems": [{**left, "shippingCount": 0}]})
