@@ -252,7 +252,8 @@ def check_message(
     if not isinstance(error, str) or not isinstance(message, str) or not message.strip():
         return []
     for entries in ([entry], others):
-        names = {e["name"].strip() for one in entries for e in one["error_list"] if e["description"] == message}
+        listed = (e for one in entries for e in one["error_list"])
+        names = {e["name"].strip() for e in listed if e["description"] == message}
         if names:
             if error in names:
                 return []
