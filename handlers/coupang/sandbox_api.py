@@ -91,6 +91,7 @@ def endpoint(
         if fault == "500":
             return _error(500, "Internal Server Error")
         if fault == "429":
+            # Invented: the wording (the portal's rate-limit notices quote no answer body).
             return _error(429, "Too many requests. Please retry later.")
         if fault == "hang":
             await anyio.sleep(sandbox.faults.api.hang_seconds)
@@ -121,6 +122,7 @@ def endpoint(
         if lost == "hang":
             await anyio.sleep(sandbox.faults.api.hang_seconds)
         if lost:
+            # The acknowledgement page's published 504 (the answer lost after the change is made).
             return _error(
                 504, "Request timed out, if the situation continues consider applying timeout extension."
             )

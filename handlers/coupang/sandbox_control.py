@@ -22,6 +22,9 @@ steer faults, read the clock and what was asked of it.
     GET  /sandbox/clock                 {"now"};  POST {"advance": seconds}
 
 Errors answer ``{"error": "<message>"}`` with 400 or 404.
+
+Invented: all of these; Coupang has no control endpoints (the answers show order sheets in
+v4's shape, and requests as the v4 list shows them).
 """
 
 from __future__ import annotations

@@ -37,10 +37,11 @@ from handlers.coupang.sandbox_control import control
 from handlers.coupang.sandbox_state import CoupangSandbox, SandboxError
 from statemachines.listing import COUPANG_STATUS
 
+# Invented: the wording and status of "being registered, retry later" (seed 003; no published answer).
 NOT_READY_MESSAGE = (
     "상품 등록 중입니다. 잠시 후 다시 조회해 주세요. (the product is being registered, retry later)"
 )
-FIRST_PRODUCT_ID = 427011919
+FIRST_PRODUCT_ID = 427011919  # the create page's example answer; Invented: the counting from it
 STATE_NAMES = {target.state: name for name, target in COUPANG_STATUS.items() if name != "임시저장중"}
 
 

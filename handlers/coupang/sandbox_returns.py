@@ -24,7 +24,8 @@ from handlers.sandbox_faults import SandboxError
 DISPATCHED = ("DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
 RETURN_STEPS = ("VENDOR_WAREHOUSE_CONFIRM", "REQUEST_COUPANG_CHECK", "RETURNS_COMPLETED")
 # Which receipt statuses each query status code lists. Coupang says a stop request shows
-# under RU and UC; that warehouse-confirmed returns show under UC is the sandbox's reading.
+# under RU and UC (the list page). Invented: the rest of this table; that warehouse-confirmed
+# returns show under UC in particular is the sandbox's reading.
 LISTED = {
     "RU": ("RELEASE_STOP_UNCHECKED",),
     "UC": ("RELEASE_STOP_UNCHECKED", "RETURNS_UNCHECKED", "VENDOR_WAREHOUSE_CONFIRM"),
@@ -139,6 +140,7 @@ class ReturnsDesk:
             for box in boxes:
                 if box.status == "ACCEPT":
                     box.cancelled = True
+                    # Invented: a CANCEL request's receiptStatus and releaseStopStatus (no page says).
                     made.append(self._new(box, "CANCEL", "RETURNS_COMPLETED", "비대상", released=False))
                 else:
                     box.stop_requested = True
