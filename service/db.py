@@ -21,6 +21,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
+from service.outage import OUTAGE
+
 try:
     import fcntl
 except ImportError:  # not on POSIX: SQLite's own lock alone keeps processes apart
@@ -165,6 +167,7 @@ class Database:
         try:
             with self.writing(), self.engine.begin() as conn:
                 yield conn
+            OUTAGE.served()
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:
@@ -198,6 +201,7 @@ class Database:
         try:
             with self.read_engine.begin() as conn:
                 yield conn
+            OUTAGE.served()
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:

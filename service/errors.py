@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.db import StorageUnavailable
+from service.outage import OUTAGE
 from service.views import BadQuery
 
 log = logging.getLogger("orderwatch.http")
@@ -44,7 +45,7 @@ async def api_error(_request: Request, exc: Exception) -> Response:
 
 
 async def storage_unavailable(_request: Request, exc: Exception) -> Response:
-    log.warning("storage unavailable: %s", exc)
+    OUTAGE.refused(exc)
     return error_response(503, "storage_unavailable", "the database is unavailable; retry later")
 
 

@@ -25,6 +25,7 @@ from handlers.shopee.push import PLATFORM, MalformedPush, check_push
 from handlers.shopee.signing import verify_push
 from service.db import StorageUnavailable
 from service.errors import ApiError
+from service.outage import OUTAGE
 from service.pushes import PushCommitter, Received
 from service.settings import Settings
 
@@ -90,13 +91,9 @@ class ShopeePush:
         try:
             stored = await committer.submit(Received(PLATFORM, push, body, document))
         except StorageUnavailable:
-            _count(scope, push.code, "storage_unavailable")
-            log.warning(
-                "shopee push code %s from %s not stored: the database is unavailable (503)",
-                push.code,
-                _client(scope),
-            )
+            _count(scope, push.code, "storage_unavailable")  # each one counted; logged once an outage
             raise
+        OUTAGE.served()
         state.push_counts[(str(push.code), "stored" if stored else "duplicate")] += 1
         await _answer(send, 200)
 
@@ -107,7 +104,7 @@ class ShopeePush:
         except ApiError as exc:
             await _answer_error(send, exc.status, exc.code, exc.message)
         except StorageUnavailable as exc:
-            log.warning("storage unavailable: %s", exc)
+            OUTAGE.refused(exc)
             await _answer_error(send, 503, "storage_unavailable", "the database is unavailable; retry later")
         except Exception as exc:
             log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)

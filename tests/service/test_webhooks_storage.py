@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from service.db import Database
 from service.models import Event as EventRow
 from service.models import Push
+from service.outage import OUTAGE
 from service.settings import Secret, Settings
 from service.spool import Spool
 from tests.shopee_pushes import (
@@ -119,13 +120,15 @@ def test_storage_down_is_503_and_recovers_without_a_restart(
     receiver: Receiver, db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = status_push(SN, "READY_TO_SHIP")
+    OUTAGE.served()  # the outage of another test in this process is over
+    caplog.clear()
     working, spool = db.engine, db.spool
     broken = sa.create_engine(f"sqlite:///{tmp_path}/no-such-directory/down.db")
     db.engine = broken  # the app's own Database: the server keeps running throughout
     if spool is not None:  # a SQLite file: pushes are stored in its spool first
         db._spool = Spool(f"{tmp_path}/no-such-directory/down.db-spool")
     try:
-        for _ in range(2):
+        for _ in range(5):
             answer = receiver.post(body)
             assert answer.status_code == 503
             assert answer.json()["error"]["code"] == "storage_unavailable"
@@ -136,8 +139,13 @@ def test_storage_down_is_503_and_recovers_without_a_restart(
     answer = receiver.post(body)  # Shopee's retry
     assert answer.status_code == 200 and answer.content == b""
     assert receiver.order(SN)["state"] == "approved"
-    assert receiver.app.state.push_counts == {("3", "storage_unavailable"): 2, ("3", "stored"): 1}
-    assert any("database is unavailable" in r.getMessage() for r in caplog.records)
+    assert receiver.app.state.push_counts == {("3", "storage_unavailable"): 5, ("3", "stored"): 1}
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    # one warning as the outage starts, one as it ends: not one (or two) per refused push
+    assert [w for w in warnings if "database is unavailable" in w][:1] == warnings[:1]
+    assert len([w for w in warnings if "database is unavailable" in w]) == 1, warnings
+    assert [w for w in warnings if "database is back" in w and "5 requests" in w], warnings
+    assert not [r for r in caplog.records if r.exc_info and r.levelno >= logging.WARNING]
 
 
 def test_no_secret_appears_in_logs_or_answers(
