@@ -112,7 +112,7 @@ class Settings:
             )
         if url.startswith("postgresql://") or url.startswith("postgres://"):
             url = "postgresql+psycopg://" + url.split("://", 1)[1]
-        return cls(
+        settings = cls(
             database_url=url,
             log_level=config("ORDERWATCH_LOG_LEVEL", default="INFO"),
             api_tokens=parse_tokens(config("ORDERWATCH_API_TOKENS", default=None)),
@@ -202,6 +202,27 @@ class Settings:
                 config("ORDERWATCH_SHOPEE_RECONCILE_OVERLAP_SECONDS", default="600"),
             ),
         )
+        _refuse_half_set(settings)
+        return settings
+
+
+def _refuse_half_set(settings: Settings) -> None:
+    """Marketplace credentials come whole or not at all: half of them starts a service that
+    fails only later, at the first push refused or the first poll (one line, exit 2, now)."""
+    if settings.shopee_partner_id and not settings.shopee_partner_keys:
+        raise ConfigurationError(
+            "ORDERWATCH_SHOPEE_PARTNER_ID is set but ORDERWATCH_SHOPEE_PARTNER_KEY is not: "
+            "API calls are signed with the key; set both, or neither"
+        )
+    coupang = {
+        "ORDERWATCH_COUPANG_VENDOR_ID": settings.coupang_vendor_id,
+        "ORDERWATCH_COUPANG_ACCESS_KEY": settings.coupang_access_key,
+        "ORDERWATCH_COUPANG_SECRET_KEY": settings.coupang_secret_key,
+    }
+    missing = [name for name, value in coupang.items() if not value]
+    if 0 < len(missing) < len(coupang):
+        needed = ", ".join(coupang)
+        raise ConfigurationError(f"Coupang needs all three of {needed}: {', '.join(missing)} not set")
 
 
 def _partner_id(text: str | None) -> str | None:

@@ -125,3 +125,33 @@ def test_api_calls_are_signed_with_the_api_partner_key_never_the_push_partner_ke
             shopee_partner_id="2001234", shopee_push_partner_keys=(Secret("push-key"),), shopee_api_base=base
         )
         assert anyio.run(shop_call, push_only) == {}, "no Shopee client without an API partner key"
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"ORDERWATCH_SHOPEE_PARTNER_ID": "2001887"}, "ORDERWATCH_SHOPEE_PARTNER_KEY is not"),
+        (
+            {"ORDERWATCH_COUPANG_VENDOR_ID": "A00012345"},
+            "ORDERWATCH_COUPANG_ACCESS_KEY, ORDERWATCH_COUPANG_SECRET_KEY not set",
+        ),
+        (
+            {"ORDERWATCH_COUPANG_ACCESS_KEY": "ak-half", "ORDERWATCH_COUPANG_SECRET_KEY": "sk-half"},
+            "ORDERWATCH_COUPANG_VENDOR_ID not set",
+        ),
+    ],
+)
+def test_half_set_marketplace_credentials_are_refused_at_start(environ: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigurationError, match=says) as refused:
+        Settings.from_environ(environ)
+    assert "ak-half" not in str(refused.value) and "sk-half" not in str(refused.value)
+
+
+def test_whole_credentials_or_a_push_key_alone_are_fine() -> None:
+    assert Settings.from_environ({"ORDERWATCH_SHOPEE_PARTNER_KEY": "k"}).shopee_partner_id is None
+    whole = {
+        "ORDERWATCH_COUPANG_VENDOR_ID": "A00012345",
+        "ORDERWATCH_COUPANG_ACCESS_KEY": "ak",
+        "ORDERWATCH_COUPANG_SECRET_KEY": "sk",
+    }
+    assert Settings.from_environ(whole).coupang_vendor_id == "A00012345"
