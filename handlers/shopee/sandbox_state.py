@@ -370,7 +370,16 @@ class ShopeeSandbox:
         return None
 
     def _status_push(self, order: Order) -> None:
-        data = {"ordersn": order.order_sn, "status": order.order_status, "update_time": order.update_time}
+        # The members, in their order, of the push inside get_lost_push_message's published sample
+        # (lazykern/ecommerce-api-docs data/raw/shopee/apis/push/v2.push.get_lost_push_message.json):
+        # items [] and completed_scenario "" as the sample has them, the sandbox knowing no others.
+        data = {
+            "items": [],
+            "ordersn": order.order_sn,
+            "status": order.order_status,
+            "completed_scenario": "",
+            "update_time": order.update_time,
+        }
         self._push(order.shop_id, ORDER_STATUS_PUSH, data)
 
     def _tracking_push(self, order: Order, package: Package) -> None:

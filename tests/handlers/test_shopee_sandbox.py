@@ -166,6 +166,15 @@ def test_every_change_is_pushed_signed_over_the_push_url_and_the_raw_body(world:
         "tracking_no": "SPXID069148014501",
     }
     assert pushes[1]["data"]["update_time"] == NOW + 60 and pushes[1]["shop_id"] == SHOP
+    # An order-status push, as the push inside get_lost_push_message's published sample.
+    assert pushes[1]["data"] == {
+        "items": [],
+        "ordersn": order.order_sn,
+        "status": "READY_TO_SHIP",
+        "completed_scenario": "",
+        "update_time": NOW + 60,
+    }
+    assert list(pushes[1]["data"]) == ["items", "ordersn", "status", "completed_scenario", "update_time"]
     assert all(parse_push(p).events for p in pushes)  # orderwatch's own parser takes them
 
 
