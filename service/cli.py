@@ -90,6 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--no-progress", action="store_true", help="no progress bar")
     reapply = sub.add_parser("reapply", help="apply again the journaled events that failed")
     reapply.add_argument("event_ids", nargs="*", type=int, help="only these journal ids")
+    pushes = sub.add_parser("pushes", help="stored pushes that failed to apply: list them, apply them again")
+    push_sub = pushes.add_subparsers(dest="pushes_command", required=True, parser_class=_Parser)
+    push_sub.add_parser("failed", help="the failed pushes, oldest first: id, platform, code, order, error")
+    again = push_sub.add_parser("reapply", help="apply failed pushes again, after a fix (exactly once)")
+    again.add_argument("push_ids", nargs="*", type=int, help="only these pushes (default: every failed one)")
     shops = sub.add_parser("shops", help="list shops, or link an Instant Mart outlet shop to its main shop")
     shop_sub = shops.add_subparsers(dest="shops_command", required=True, parser_class=_Parser)
     listing = shop_sub.add_parser("list", help="the known shops, outlets with their main shop")
@@ -332,6 +337,44 @@ def _reapply(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    """Who runs a command line command, for the journal: ``cli:<login>``."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"[:100]
+    except (OSError, KeyError):  # no login name in the environment nor the password database
+        return "cli"
+
+
+def _pushes(settings: Settings, args: argparse.Namespace) -> int:
+    from service import inbox, push_failures
+    from service.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        if args.pushes_command == "failed":
+            with db.read() as conn:
+                page = push_failures.list_failed(conn, limit=push_failures.MAX_LIMIT)
+            for push in page["pushes"]:
+                print(f"{push['id']}\t{push['platform']}\t{push['code']}\t{push['ordersn'] or '-'}\t"
+                      f"{push['received_at']}\t{push['error']}")  # fmt: skip
+            if page["next_cursor"]:
+                print(f"(the first {push_failures.MAX_LIMIT}; GET /v1/pushes?state=failed pages them all)")
+            return 0
+        # Journaled as the one who ran it, as an API command is as its token's name.
+        done = inbox.reapply(db, args.push_ids or None, actor=_cli_actor())
+    finally:
+        db.dispose()
+    for result in done:
+        if result.outcome != "applied":
+            print(f"push {result.push_id}: {result.outcome.replace('_', ' ')}" + (
+                f": {result.error}" if result.error else ""), file=sys.stderr)  # fmt: skip
+    applied = [r for r in done if r.outcome == "applied"]
+    print(f"re-applied {len(applied)} of {len(done)} pushes ({sum(r.events for r in applied)} events)")
+    return 0 if len(applied) == len(done) else 1
+
+
 def _shops(settings: Settings, args: argparse.Namespace) -> int:
     from service import shops
     from service.db import Database
@@ -379,6 +422,7 @@ COMMANDS = {
     "worker": _worker,
     "replay": _replay,
     "reapply": _reapply,
+    "pushes": _pushes,
     "shops": _shops,
     "products": products_cli.run,
 }

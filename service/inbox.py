@@ -7,8 +7,10 @@ parses each stored body into events, journals and applies them with
 :func:`service.ingest.ingest_in`, and marks the pushes applied, all in one transaction.
 A crash before the commit leaves them unapplied for the next try; after it, they are
 done. A batch that fails for another reason than the database is applied again push by
-push, and a push that fails alone is marked with its error (visible, and re-appliable by
-clearing ``applied_at``) so that it cannot block the queue.
+push, and a push that fails alone is marked with its ``error`` so that it cannot block the
+queue. Such a push was acknowledged: it is kept in sight (service/push_failures.py: counted,
+listed, a ``push_failed`` alert) until :func:`reapply` applies it after a fix, exactly once
+in effect (its events keep their dedupe keys, and only a push still marked failed is taken).
 
 The applier runs in a thread of ``orderwatch serve`` (woken by every group commit of
 pushes) or of ``orderwatch worker`` (which looks for new pushes every ``idle`` seconds).
@@ -16,6 +18,7 @@ pushes) or of ``orderwatch worker`` (which looks for new pushes every ``idle`` s
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import sqlite3
@@ -32,6 +35,7 @@ from handlers.shopee.push import MalformedPush, parse_push
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
 from service.models import Push
+from service.push_failures import FAILED, open_alert, resolve_cleared
 from service.spool import Spool, Spooled
 from statemachines.events import Event
 
@@ -49,6 +53,17 @@ class Applied:
     pushes: int = 0
     events: int = 0
     failed: int = 0
+
+
+@dataclass(frozen=True)
+class Reapplied:
+    """What re-applying one push did: ``applied`` (with its events), ``failed`` (again, with
+    the error), ``not_failed`` (applied already, or not tried yet) or ``not_found``."""
+
+    push_id: int
+    outcome: str
+    events: int = 0
+    error: str | None = None
 
 
 def apply_pending(db: Database, limit: int = 500, now: datetime | None = None) -> Applied:
@@ -133,13 +148,17 @@ def _events(row: Any) -> list[Event]:
 def _apply(conn: Connection, rows: Sequence[Any], now: datetime) -> Applied:
     if not rows:
         return Applied()
-    events = [event for row in rows for event in _events(row)]
+    events = _ingest([event for row in rows for event in _events(row)], conn, now)
+    _mark(conn, [row.id for row in rows], now, None)
+    return Applied(len(rows), events)
+
+
+def _ingest(events: Sequence[Event], conn: Connection, now: datetime) -> int:
     if events:
         for answer in ingest_in(conn, events, now):
             if answer.outcome in ("error", "unknown_status", "unreachable", "refused"):
                 log.info("push event %s: %s %s", answer.dedupe_key, answer.outcome, answer.error or "")
-    _mark(conn, [row.id for row in rows], now, None)
-    return Applied(len(rows), len(events))
+    return len(events)
 
 
 def _apply_ids(conn: Connection, ids: Sequence[int], now: datetime) -> Applied:
@@ -161,13 +180,83 @@ def _apply_one_by_one(db: Database, limit: int, now: datetime) -> Applied:
             step = db.run_write(functools.partial(_apply_ids, ids=[push_id], now=now))
         except StorageUnavailable:
             raise
-        except Exception as exc:  # noqa: BLE001 - recorded on the push, and logged
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-            log.error("push %d could not be applied: %s", push_id, error)
-            db.run_write(functools.partial(_mark, ids=[push_id], now=now, error=error))
+        except Exception as exc:  # noqa: BLE001 - recorded on the push, alerted, and logged
+            error = _describe(exc)
+            log.error("push %d could not be applied (see the push_failed alerts): %s", push_id, error)
+            db.run_write(functools.partial(_fail, push_id=push_id, now=now, error=error))
             step = Applied(1, 0, 1)
         done = Applied(done.pushes + step.pushes, done.events + step.events, done.failed + step.failed)
     return done
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def _fail(conn: Connection, push_id: int, now: datetime, error: str) -> None:
+    # Marked and alerted in one transaction: a failed push is never out of sight.
+    _mark(conn, [push_id], now, error)
+    open_alert(conn, push_id, error, now)
+
+
+def failed_ids(db: Database, limit: int | None = None) -> list[int]:
+    """The ids of the pushes that failed to apply, oldest first."""
+    with db.read() as conn:
+        query = sa.select(PUSHES.c.id).where(FAILED).order_by(PUSHES.c.id).limit(limit)
+        return [row.id for row in conn.execute(query)]
+
+
+def reapply(
+    db: Database, push_ids: Sequence[int] | None = None, *, actor: str, now: datetime | None = None
+) -> list[Reapplied]:
+    """Apply again the failed pushes (``push_ids``, or every one), each in a transaction of
+    its own; the ``push_failed`` alerts whose pushes all applied are resolved.
+
+    Exactly once in effect: only a push still marked failed is taken (locked on
+    PostgreSQL, so two operators cannot both apply it), and its events are journaled under
+    their dedupe keys, so one that reached the journal by another way (the reconciliation
+    poll) is a duplicate. The events carry ``actor`` and a reason naming the push, so the
+    order's history says who re-applied it."""
+    when = now or datetime.now(UTC)
+    ids = failed_ids(db) if push_ids is None else push_ids
+    done = [_reapply_one(db, push_id, actor, when) for push_id in ids]
+    if any(r.outcome in ("applied", "failed") for r in done):
+        db.run_write(lambda conn: resolve_cleared(conn, when))
+    return done
+
+
+def _reapply_one(db: Database, push_id: int, actor: str, now: datetime) -> Reapplied:
+    def work(conn: Connection) -> Reapplied:
+        query = sa.select(PUSHES.c.id, PUSHES.c.platform, PUSHES.c.body).where(PUSHES.c.id == push_id, FAILED)
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = conn.execute(query).first()
+        if row is None:
+            exists = conn.execute(sa.select(PUSHES.c.id).where(PUSHES.c.id == push_id)).first()
+            return Reapplied(push_id, "not_failed" if exists else "not_found")
+        why = f"push {push_id} re-applied"
+        events = [dataclasses.replace(e, actor=actor, reason=why) for e in _events(row)]
+        count = _ingest(events, conn, now)
+        conn.execute(PUSHES.update().where(PUSHES.c.id == push_id).values(applied_at=now, error=None))
+        return Reapplied(push_id, "applied", count)
+
+    try:
+        done = db.run_write(work)
+    except StorageUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - still a bug: recorded on the push, alerted, logged
+        error = _describe(exc)
+        log.error("push %d still fails to apply (re-applied by %s): %s", push_id, actor, error)
+        db.run_write(functools.partial(_refail, push_id=push_id, now=now, error=error))
+        return Reapplied(push_id, "failed", error=error)
+    if done.outcome == "applied":
+        log.info("push %d re-applied by %s: %d events", push_id, actor, done.events)
+    return done
+
+
+def _refail(conn: Connection, push_id: int, now: datetime, error: str) -> None:
+    conn.execute(PUSHES.update().where(PUSHES.c.id == push_id, FAILED).values(applied_at=now, error=error))
+    open_alert(conn, push_id, error, now)
 
 
 class Applier:

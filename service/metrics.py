@@ -4,9 +4,9 @@ The counters live where the code that counts them keeps them (``app.state.push_c
 for pushes, :data:`TRANSITIONS` for the transitions this process wrote); a collector
 reads them at scrape time, so counting stays a dict increment on the hot path and tests
 can read the same numbers directly. The gauges (outbox depth and wait, poll lag, open
-alerts, unapplied pushes) are read from the database at scrape time, so they hold for every process that
-shares it (``orderwatch worker`` processes serve no metrics of their own); each is one
-indexed query, and the scrape runs off the event loop.
+alerts, unapplied and failed pushes) are read from the database at scrape time, so they
+hold for every process that shares it (``orderwatch worker`` processes serve no metrics
+of their own); each is one indexed query, and the scrape runs off the event loop.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from starlette.types import ASGIApp
 
 from service.db import Database
 from service.models import Alert, OutboxJob, PollCursor, Push
+from service.push_failures import failed_count
 
 log = logging.getLogger("orderwatch.metrics")
 
@@ -108,8 +109,8 @@ class _AppCollector(Collector):
 
 
 def database_gauges(db: Database, now: datetime) -> list[Metric]:
-    """Outbox depth and wait, poll lag, open alerts and unapplied pushes, as the database
-    says now."""
+    """Outbox depth and wait, poll lag, open alerts, unapplied and failed pushes, as the
+    database says now."""
     jobs = GaugeMetricFamily(
         "orderwatch_outbox_jobs", "Outbox jobs by state (done ones are not counted)", labels=["state"]
     )
@@ -125,7 +126,13 @@ def database_gauges(db: Database, now: datetime) -> list[Metric]:
     unapplied = GaugeMetricFamily(
         "orderwatch_pushes_unapplied", "Stored pushes not applied yet (on SQLite, spooled ones included)"
     )
+    failed = GaugeMetricFamily(
+        "orderwatch_pushes_failed",
+        "Stored (acknowledged) pushes that failed to apply and were not re-applied since: "
+        "GET /v1/pushes?state=failed lists them",
+    )
     with db.read() as conn:
+        failed.add_metric([], failed_count(conn))
         waiting_pushes = conn.execute(
             sa.select(sa.func.count()).select_from(PUSHES).where(PUSHES.c.applied_at.is_(None))
         ).scalar_one()
@@ -152,7 +159,7 @@ def database_gauges(db: Database, now: datetime) -> list[Metric]:
         )
         for kind, n in conn.execute(query):
             alerts.add_metric([kind], n)
-    return [jobs, due, oldest, lag, alerts, unapplied]
+    return [jobs, due, oldest, lag, alerts, unapplied, failed]
 
 
 def new_registry(app: ASGIApp) -> CollectorRegistry:

@@ -281,6 +281,13 @@ class Push(Base):
             sqlite_where=sa.text("applied_at IS NULL"),
             postgresql_where=sa.text("applied_at IS NULL"),
         ),
+        # The pushes that failed to apply: counted at every scrape, listed by the status API.
+        sa.Index(
+            "ix_pushes_failed",
+            "id",
+            sqlite_where=sa.text("error IS NOT NULL"),
+            postgresql_where=sa.text("error IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

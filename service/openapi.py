@@ -26,6 +26,7 @@ from service.openapi_parts import (
     content,
     errors,
     get,
+    nullable,
     obj,
     param,
     post,
@@ -62,6 +63,20 @@ _SIGNED_PUSH = {
     },
     "security": [],
 }
+
+_FAILED_PUSH = obj(
+    {
+        "id": {"type": "integer"},
+        "platform": STRING,
+        "code": {"type": "integer"},
+        "shop_id": nullable(STRING),
+        "ordersn": nullable(STRING),
+        "received_at": TIME,
+        "failed_at": nullable(TIME),
+        "error": nullable(STRING),
+        "state": {"type": "string", "enum": ["failed", "applied", "unapplied"]},
+    }
+)
 
 PATHS: dict[str, Json] = {
     "/webhooks/shopee": {
@@ -154,6 +169,37 @@ PATHS: dict[str, Json] = {
         ],
         (400,),
     ),
+    "/v1/pushes": get(
+        "Stored (acknowledged) pushes that failed to apply, oldest first, keyset-paginated; no "
+        "bodies, the body's data.ordersn stands for it",
+        content(
+            obj({"pushes": {"type": "array", "items": _FAILED_PUSH}, "next_cursor": nullable(STRING)}),
+            "A page of failed pushes; follow next_cursor for the next",
+        ),
+        [
+            param("state", "query", {"type": "string", "enum": ["failed"]}, "failed (the default)"),
+            param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 500}, "page size"),
+            param("cursor", "query", STRING, "next_cursor of the previous page"),
+        ],
+        (400,),
+    ),
+    "/v1/pushes/{push_id}/reapply": {
+        "post": {
+            "summary": "Apply a failed push again after a fix (operator), exactly once in effect: its "
+            "events are journaled under their dedupe keys with the token's name as actor; the "
+            "push_failed alert resolves once none of its pushes is left failed",
+            "parameters": [param("push_id", "path", {"type": "string", "pattern": "^[0-9]+$"}, "push id")],
+            "responses": {
+                "200": content(
+                    obj({"push": _FAILED_PUSH, "events": {"type": "integer"}}),
+                    "Applied: the push as it is now (state applied) and how many events it held",
+                ),
+                "409": content(ref("Error"), "push_not_failed: the push is applied, or not tried yet"),
+                "422": content(ref("Error"), "push_still_fails: it failed again (the message says why)"),
+                **errors(401, 403, 404, 503),
+            },
+        }
+    },
     "/v1/products": {
         **get(
             "Coupang products followed through their approval (vendorItemIds once approved), newest first",

@@ -4,6 +4,11 @@
 test a copy of a migrated SQLite file; a ``postgresql+psycopg://`` URL names a server on
 which each test worker creates its own database, migrated by Alembic, emptied between
 tests (row by row, and its sequences restarted: cheaper than TRUNCATE on tables this small).
+
+At the end of every test that used ``db``, every push stored in it (so every push the
+test's receivers answered 200) must be applicable: the ones left unapplied are applied,
+and none may have failed (:func:`unapplicable_pushes`). A test that stores failing pushes
+on purpose says so with ``@pytest.mark.failing_pushes``.
 """
 
 from __future__ import annotations
@@ -24,8 +29,10 @@ import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
 from service.db import Database
+from service.inbox import apply_pending, pending_count
 from service.migrate import upgrade
-from service.models import Base
+from service.models import Base, Push
+from service.spool import spool_file
 
 hypothesis_settings.register_profile("ci", deadline=None, print_blob=True)
 hypothesis_settings.load_profile("ci")
@@ -68,6 +75,37 @@ def _short_uvicorn_sleeps() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr("uvicorn.server.asyncio", quick)  # only uvicorn/server.py sees it
         yield
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "failing_pushes: the test stores pushes that fail to apply on purpose (the end-of-test "
+        "check that every stored push applies is off)",
+    )
+
+
+def unapplicable_pushes(db: Database) -> list[str]:
+    """What keeps the pushes stored in ``db`` from being all applied: the ones left
+    unapplied are applied first (as the next applier would), then each push that failed
+    is named with its error. Empty when every stored push is applied.
+
+    One query when nothing is left to apply or failed (a glance at the spool too when its
+    file exists), so the check costs little in the many tests that store no push."""
+    unsettled = sa.select(sa.func.count()).where(Push.applied_at.is_(None) | Push.error.is_not(None))
+    with db.read() as conn:
+        left = conn.execute(unsettled).scalar_one()
+    spool = spool_file(db.url) if not db.is_postgres else None
+    if not left and not (spool and os.path.exists(spool) and db.spool.count()):
+        return []
+    for _ in range(1000):
+        if not pending_count(db):
+            break
+        apply_pending(db)
+    with db.read() as conn:
+        failed = conn.execute(sa.select(Push.id, Push.code, Push.error).where(Push.error.is_not(None)))
+        wrong = [f"push {row.id} (code {row.code}) failed to apply: {row.error}" for row in failed]
+    return wrong or ([] if not pending_count(db) else ["stored pushes are left that the applier cannot take"])
 
 
 def backend_url() -> str:
@@ -119,8 +157,15 @@ def database_url(database_template: str, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def db(database_url: str) -> Iterator[Database]:
-    """A :class:`Database` on an empty, migrated database."""
+def db(database_url: str, request: pytest.FixtureRequest) -> Iterator[Database]:
+    """A :class:`Database` on an empty, migrated database; at the end, every push stored in
+    it must apply (unless the test is marked ``failing_pushes``)."""
     database = Database(database_url)
     yield database
-    database.dispose()
+    try:
+        if request.node.get_closest_marker("failing_pushes") is None:
+            wrong = unapplicable_pushes(database)
+            if wrong:
+                pytest.fail("stored pushes are not all applicable:\n" + "\n".join(wrong[:20]), pytrace=False)
+    finally:
+        database.dispose()
