@@ -3,11 +3,18 @@
 Each call is checked as Shopee checks it: ``partner_id``, ``timestamp`` (no more than five
 minutes off), ``sign`` over the path and the common parameters, then, for shop calls, the
 shop and its access token, then the call's own parameters. Errors answer
-``{"error", "message", "request_id"}`` with Shopee's error names (docs/platforms.md). The
-HTTP statuses that go with them are not documented by Shopee; the sandbox uses 400 for
-parameter errors, 403 for authentication errors, 404 for unknown paths and orders, 429
-for the rate limit and 500 for its own failures. A share of calls can be made to fail
-(500, 429) or to hang, before any check, as a gateway would.
+``{"error", "message", "request_id"}`` with the names and messages the published error
+lists and examples pair (tests/conformance/samples/shopee): a wrong partner_id is
+``error_param`` "Invalid partner_id.", a wrong access token ``error_auth`` "Invalid
+access_token.", a shop the partner is not authorized for ``error_auth`` "Invalid partner_id
+or shopid." (get_shop_info's error example), and, in refresh_access_token's body,
+``shop_no_linked`` "Partner and shop has no linked." (its list).
+
+Invented (the reference documents no HTTP status for any error): 400 for parameter
+errors, 403 for authentication errors (a wrong partner_id among them, although its name is
+error_param), 404 for unknown paths and orders, 429 for the rate limit and 500 for the
+sandbox's own failures. A share of calls can be made to fail (500, 429) or to hang, before
+any check, as a gateway would (:func:`gateway_fault`).
 """
 
 from __future__ import annotations
@@ -31,19 +38,31 @@ MAX_WINDOW = 15 * 24 * 3600
 MAX_PAGE_SIZE = 100
 MAX_ORDER_SNS = 50
 TIME_RANGE_FIELDS = ("create_time", "update_time")
-STATUS = {"error_not_found": 404, "error_rate_limit": 429, "error_server": 500}
-STATUS.update(dict.fromkeys(("error_auth", "error_sign", "invalid_acceess_token", "shop_no_linked"), 403))
+# Invented: the HTTP status of each error name (the reference documents none).
+STATUS = {"error_not_found": 404, "error_server": 500}
+STATUS.update(dict.fromkeys(("error_auth", "error_sign", "shop_no_linked"), 403))
+INVALID_PARTNER = ("error_param", "Invalid partner_id.")  # every error list, and get_access_token's
+INVALID_TOKEN = ("error_auth", "Invalid access_token.")  # every shop call's list; the returns examples
+UNAUTHORIZED_SHOP = ("error_auth", "Invalid partner_id or shopid.")  # get_shop_info's error example
+SERVER_ERROR = ("error_server", "System error. Please try again later.")
+# No page of the calls orderwatch makes (order, shop, auth, push, logistics) publishes a rate-limit
+# answer. The livestream pages publish this one (lazykern/ecommerce-api-docs
+# data/raw/shopee/apis/livestream/*.json, their error_list), under error_server, a name every list
+# here has; the ads pages publish ads.rate_limit.* names of their own module.
+RATE_LIMITED = ("error_server", "Too many requests, please try again later")
 
 Handler = Callable[[Request, ShopeeSandbox], Awaitable[dict[str, Any]]]
 
 
 class ShopeeApiError(Exception):
-    """A Shopee error answer: its ``error`` name and ``message``."""
+    """A Shopee error answer: its ``error`` name and ``message``, and the HTTP status it goes with
+    (by default the name's, :data:`STATUS`)."""
 
-    def __init__(self, error: str, message: str) -> None:
+    def __init__(self, error: str, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.error = error
         self.message = message
+        self.status = status if status is not None else STATUS.get(error, 400)
 
 
 def answer(body: dict[str, Any], status: int = 200) -> Response:
@@ -58,20 +77,30 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         sandbox: ShopeeSandbox = request.app.state.sandbox
         request_id = uuid.uuid4().hex
         fault = sandbox.next_api_fault()
-        if fault == "500":
-            return answer(_error("error_server", "System error. Please try again later.", request_id), 500)
-        if fault == "429":
-            message = "Too many requests. You have reached the rate limit. Please try again later."
-            return answer(_error("error_rate_limit", message, request_id), 429)
+        failed = gateway_fault(fault, request_id)
+        if failed is not None:
+            return failed
         if fault == "hang":
             await anyio.sleep(sandbox.api_faults.hang_seconds)
         try:
             data = await handler(request, sandbox)
         except ShopeeApiError as exc:
-            return answer(_error(exc.error, exc.message, request_id), STATUS.get(exc.error, 400))
+            return answer(_error(exc.error, exc.message, request_id), exc.status)
         return answer({"request_id": request_id, "error": "", "message": "", **data})
 
     return serve
+
+
+def gateway_fault(fault: str | None, request_id: str) -> Response | None:
+    """The answer of a gateway fault that fails the call ("500", "429"), or None (none, or a hang).
+
+    Invented: the statuses 500 and 429, and answering :data:`RATE_LIMITED` for calls whose pages
+    publish no rate-limit answer at all."""
+    if fault == "500":
+        return answer(_error(*SERVER_ERROR, request_id), 500)
+    if fault == "429":
+        return answer(_error(*RATE_LIMITED, request_id), 429)
+    return None
 
 
 def _error(error: str, message: str, request_id: str) -> dict[str, Any]:
@@ -85,7 +114,7 @@ def authenticate(request: Request, sandbox: ShopeeSandbox, *, shop_call: bool) -
     if not partner_id:
         raise ShopeeApiError("error_param", "There is no partner_id in query.")
     if not partner_id.isdigit() or int(partner_id) != sandbox.partner_id:
-        raise ShopeeApiError("error_auth", "Invalid partner_id.")
+        raise ShopeeApiError(*INVALID_PARTNER, status=403)
     timestamp = query.get("timestamp")
     if not timestamp:
         raise ShopeeApiError("error_param", "There is no timestamp in query.")
@@ -112,9 +141,11 @@ def authenticate(request: Request, sandbox: ShopeeSandbox, *, shop_call: bool) -
     assert shop_id is not None and token is not None
     shop = sandbox.shops.get(int(shop_id)) if shop_id.isdigit() else None
     if shop is None:
-        raise ShopeeApiError("shop_no_linked", "Partner and shop has no linked.")
+        # get_shop_info's error example; the other shop calls publish none for this check, which is
+        # the gateway's and comes before any call's own, so they answer it the same.
+        raise ShopeeApiError(*UNAUTHORIZED_SHOP)
     if not sandbox.token_is_valid(shop, token):
-        raise ShopeeApiError("invalid_acceess_token", "Invalid access_token.")
+        raise ShopeeApiError(*INVALID_TOKEN)
     return shop
 
 
@@ -265,8 +296,8 @@ async def refresh_access_token(request: Request, sandbox: ShopeeSandbox) -> dict
     if not isinstance(shop_id, int) or not isinstance(refresh_token, str) or not refresh_token:
         raise ShopeeApiError("error_param", "Wrong parameters, detail: shop_id and refresh_token.")
     shop = sandbox.shops.get(shop_id)
-    if shop is None:
-        raise ShopeeApiError("invalid_shop_id", "Invalid shop_id.")
+    if shop is None:  # refresh_access_token's list; invalid_shop_id is get_access_token's
+        raise ShopeeApiError("shop_no_linked", "Partner and shop has no linked.")
     refreshed = sandbox.refresh(shop, refresh_token)
     if refreshed is None:
         raise ShopeeApiError("error_auth", "Invalid refresh_token.")

@@ -33,7 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from handlers.shopee.sandbox_api import STATUS, ShopeeApiError, answer, authenticate
+from handlers.shopee.sandbox_api import ShopeeApiError, answer, authenticate, gateway_fault
 from handlers.shopee.sandbox_shipping import MODES
 from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
 
@@ -65,11 +65,9 @@ def logistics_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Respon
         fault, hang = sandbox.next_api_fault(), sandbox.api_faults.hang_seconds
         if fault is None:
             fault, hang = desk.next_fault(), desk.faults.hang_seconds
-        if fault == "500":
-            return _error("error_server", "System error. Please try again later.", request_id, 500)
-        if fault == "429":
-            message = "Too many requests. You have reached the rate limit. Please try again later."
-            return _error("error_rate_limit", message, request_id, 429)
+        failed = gateway_fault(fault, request_id)
+        if failed is not None:
+            return failed
         if fault == "hang":
             await anyio.sleep(hang)
         raw = await request.body()
@@ -83,7 +81,7 @@ def logistics_endpoint(handler: Handler) -> Callable[[Request], Awaitable[Respon
             desk.release_due()
             result = handler(_arguments(request, raw), sandbox, shop)
         except ShopeeApiError as exc:
-            return _error(exc.error, exc.message, request_id, STATUS.get(exc.error, 400))
+            return _error(exc.error, exc.message, request_id, exc.status)
         if isinstance(result, Response):
             response = result
         else:

@@ -410,8 +410,8 @@ async def test_a_mode_with_the_fields_it_needs_is_booked(
 @pytest.mark.parametrize(
     ("change", "code"),
     [
-        ({"shop": "680000999"}, "shop_no_linked"),
-        ({"token": "0" * 32}, "invalid_acceess_token"),
+        ({"shop": "680000999"}, "error_auth"),  # "Invalid partner_id or shopid."
+        ({"token": "0" * 32}, "error_auth"),  # "Invalid access_token."
         ({"pickup": Pickup(4001, "123")}, "logistics.ship_order_pickup_time_invalid"),
         ({"pickup": Pickup(4001)}, "logistics.ship_order_need_address_pickup_time"),
         ({"pickup": Pickup(9, "123")}, "logistics.address_not_found"),

@@ -86,14 +86,15 @@ class World:
         key: str = KEY,
         token: str = TOKEN,
         shop: int = SHOP,
+        partner: int = PARTNER_ID,
         skew: int = 0,
         drop: tuple[str, ...] = (),
     ) -> httpx.Response:
         """A shop call signed here with hmac alone, as the Shopee docs describe it."""
         timestamp = self.sandbox.clock.now() + skew
-        base = f"{PARTNER_ID}{path}{timestamp}{token}{shop}"
+        base = f"{partner}{path}{timestamp}{token}{shop}"
         query = {
-            "partner_id": PARTNER_ID,
+            "partner_id": partner,
             "timestamp": timestamp,
             "access_token": token,
             "shop_id": shop,
@@ -325,8 +326,9 @@ WINDOW = {"time_range_field": "update_time", "time_from": NOW - DAY, "time_to": 
         ({"key": "another-key"}, 403, "error_sign", "Wrong sign."),
         ({"drop": ("sign",)}, 403, "error_sign", "Wrong sign."),
         ({"skew": -301}, 400, "error_param", "Timestamp is expired."),
-        ({"token": "0" * 32}, 403, "invalid_acceess_token", "Invalid access_token."),
-        ({"shop": 1234}, 403, "shop_no_linked", "Partner and shop has no linked."),
+        ({"token": "0" * 32}, 403, "error_auth", "Invalid access_token."),
+        ({"shop": 1234}, 403, "error_auth", "Invalid partner_id or shopid."),
+        ({"partner": PARTNER_ID + 1}, 403, "error_param", "Invalid partner_id."),
         (
             {"params": {**WINDOW, "time_to": NOW - DAY + 15 * DAY + 1}},
             400,
