@@ -18,7 +18,8 @@ The pages of the current portal (developers.coupangcorp.com: the v5 order sheets
 the notice of the new versions, the timeout page's request sample) are not in that repository: their
 corpus files (`*.v5.json`, `*.v6.json`, `portal.*.json`) are transcribed by hand from the copies named in
 each file's `source`, and this script leaves them alone. What the current portal says of a page copied
-here is added as `current_page` (:data:`CURRENT`).
+here is added as `current_page` (:data:`CURRENT`); where it names another method, that is the entry's
+`method` (what a call must send now) and the copy's is kept in `method_note`.
 """
 
 from __future__ import annotations
@@ -212,6 +213,16 @@ def _errors(spec: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return listed, examples
 
 
+def _method(name: str, copied: str) -> dict[str, str]:
+    """The page's method: the current page's where it differs from the 2019 copy's, which is then noted
+    (the acknowledgement page now shows PATCH struck out, then PUT: a call must send what it says now)."""
+    current = CURRENT.get(name, {}).get("method", "")
+    if not current or current == copied:
+        return {"method": copied}
+    note = f"{current} as the current page shows it ({CURRENT[name]['url']}); the 2019 copy says {copied}"
+    return {"method": current, "method_note": note}
+
+
 def entry(name: str, page: dict[str, Any], source: dict[str, str]) -> dict[str, Any]:
     """The corpus file of one page."""
     info, params = page.get("apiInfo") or {}, page.get("parameters") or {}
@@ -230,7 +241,7 @@ def entry(name: str, page: dict[str, Any], source: dict[str, str]) -> dict[str, 
         "api_name": name,
         "title": (page.get("documentInfo") or {}).get("name", ""),
         "path": info.get("path", ""),
-        "method": info.get("httpMethod", ""),
+        **_method(name, str(info.get("httpMethod", ""))),
         "define": _text(info.get("_description"), info.get("_referenceInfo"), info.get("_warning")),
         "request_fields": {
             "path": _fields(params.get("pathSegmentParameters")),
