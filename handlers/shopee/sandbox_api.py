@@ -41,7 +41,7 @@ TIME_RANGE_FIELDS = ("create_time", "update_time")
 # Invented: the HTTP status of each error name (the reference documents none).
 STATUS = {"error_not_found": 404, "error_server": 500}
 STATUS.update(dict.fromkeys(("error_auth", "error_sign", "shop_no_linked"), 403))
-INVALID_PARTNER = ("error_param", "Invalid partner_id.")  # every error list, and get_access_token's
+INVALID_PARTNER = ("error_param", "Invalid partner_id.")  # every list but the lost-push pages' (none)
 INVALID_TOKEN = ("error_auth", "Invalid access_token.")  # every shop call's list; the returns examples
 UNAUTHORIZED_SHOP = ("error_auth", "Invalid partner_id or shopid.")  # get_shop_info's error example
 SERVER_ERROR = ("error_server", "System error. Please try again later.")
