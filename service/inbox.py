@@ -35,7 +35,7 @@ from handlers.shopee.push import MalformedPush, parse_push
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
 from service.models import Push
-from service.push_failures import FAILED, open_alert, resolve_cleared
+from service.push_failures import FAILED, MAX_ID, open_alert, resolve_cleared
 from service.spool import Spool, Spooled
 from statemachines.events import Event
 
@@ -226,6 +226,9 @@ def reapply(
 
 
 def _reapply_one(db: Database, push_id: int, actor: str, now: datetime) -> Reapplied:
+    if not 0 < push_id <= MAX_ID.get(db.dialect, 2**63 - 1):
+        return Reapplied(push_id, "not_found")  # no such id: the column could not hold it
+
     def work(conn: Connection) -> Reapplied:
         query = sa.select(PUSHES.c.id, PUSHES.c.platform, PUSHES.c.body).where(PUSHES.c.id == push_id, FAILED)
         if conn.dialect.name == "postgresql":

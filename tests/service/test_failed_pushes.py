@@ -30,6 +30,7 @@ from service.models import Alert, Push, Transition
 from service.models import Event as EventRow
 from service.pushes import Received, store_pushes
 from service.settings import Secret
+from service.views import encode_cursor
 from tests.alert_receiver import Receiver as AlertReceiver
 from tests.alert_receiver import receiver as alert_receiver
 from tests.conftest import unapplicable_pushes
@@ -256,7 +257,9 @@ def test_the_listing_pages_with_a_cursor_and_refuses_what_it_does_not_know(
         answer = live.client.get(f"/v1/pushes?{query}", headers=bearer(VIEWER))
         assert answer.status_code == 400 and answer.json()["error"]["code"] == "bad_query", query
     assert httpx.get(f"{live.base}/v1/pushes").status_code == 401
-    for push_id in ("x", "9" * 19, "999999"):
+    far = encode_cursor(2**40)  # past PostgreSQL's INTEGER ids (it made a 500 there)
+    assert failed(live, cursor=far) == {"pushes": [], "next_cursor": None}
+    for push_id in ("x", "9" * 19, "999999", "4953615211545", "0"):
         answer = live.client.post(f"/v1/pushes/{push_id}/reapply", headers=bearer(OPERATOR))
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", push_id
 
