@@ -74,8 +74,9 @@ MAX_BACKOFF = 30.0
 _PARTNER_ERRORS = {
     "error_auth", "error_sign", "invalid_partner_id", "error_partner_key_expired", "error_permission",
 }  # fmt: skip
-# invalid_acceess_token (sic) is the spelling Shopee answers with; invalid_code is
-# get_access_token's spent or expired authorization code.
+# invalid_acceess_token (sic) is in no published error list (Shopee's lists answer a bad token
+# as error_auth "Invalid access_token."): SDKs and integrations report it seen live, so it is
+# still recognised. invalid_code is get_access_token's spent or expired authorization code.
 _TOKEN_ERRORS = {"invalid_access_token", "invalid_acceess_token", "refresh_token_expired", "invalid_code"}
 # shop_banned: "Permissions for shop authorization and API calls have been suspended";
 # error_shop "shopid is invalid", common.invalid_shop "Shop id is invalid"; the merchant and
@@ -94,6 +95,8 @@ AUTH_MESSAGES = frozenset({("error_param", "invalid partner_id.")})
 # error_limit alone (or common.) is the daily quota; a module's error_limit is that module's
 # refusal ("order.error_limit" "Can not cancel this order.", "logistics.error_limit" "Parcel
 # count should not exceed limit."), a rejection.
+# error_rate_limit is in no published list of the calls orderwatch makes (integrations' notes
+# quote it); HTTP 429 is what the client retries on, whatever the name.
 RATE_LIMIT_ERRORS = frozenset({"error_rate_limit", "error_limit"})
 RETRIED_RATE_LIMIT = frozenset({"error_rate_limit"})  # the daily quota resets at midnight only
 _COMMON = ("", "common")
