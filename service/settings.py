@@ -87,10 +87,12 @@ class Settings:
     coupang_poll_seconds: float = 300.0
     coupang_poll_overlap_seconds: float = 3600.0
     coupang_lookback_days: int = 7
-    # The versions of the order sheet reads and the return request list: the current portal's
-    # v5 and v6, or the older v4 that Coupang still serves (see handlers/coupang/client.py).
+    # The versions of the order sheet reads and the return request list, by default the ones whose
+    # answers are published: v5 lists and single sheets with v4 by orderId, and the v4 return list.
+    # "v4" reads every sheet at v4; "v5-all" (by orderId too) and "v6" are unverified opt-ins
+    # (see handlers/coupang/client.py).
     coupang_ordersheets_version: str = "v5"
-    coupang_returns_version: str = "v6"
+    coupang_returns_version: str = "v4"
     # Shared secret of POST /webhooks/coupang (hex HMAC-SHA256 of "<url>|<body>").
     ingest_secret: Secret | None = None
 
@@ -186,12 +188,12 @@ class Settings:
             coupang_ordersheets_version=_version(
                 "ORDERWATCH_COUPANG_ORDERSHEETS_VERSION",
                 config("ORDERWATCH_COUPANG_ORDERSHEETS_VERSION", default="v5"),
-                ("v5", "v4"),
+                ("v5", "v4", "v5-all"),
             ),
             coupang_returns_version=_version(
                 "ORDERWATCH_COUPANG_RETURNS_VERSION",
-                config("ORDERWATCH_COUPANG_RETURNS_VERSION", default="v6"),
-                ("v6", "v4"),
+                config("ORDERWATCH_COUPANG_RETURNS_VERSION", default="v4"),
+                ("v4", "v6"),
             ),
             ingest_secret=_secret(config("ORDERWATCH_INGEST_SECRET", default=None)),
             tracking_seconds=_seconds(

@@ -5,11 +5,15 @@ List by status over one Korean day (``createdAtFrom``/``createdAtTo``, ``maxPerP
 acknowledge boxes (ACCEPT → INSTRUCT, at most 50 per call) and upload invoices
 (INSTRUCT → DEPARTURE). The two actions answer a result per box (:class:`BoxResult`).
 
-The three reads speak the client's ``ordersheets_version``: v5, which the current portal
-documents (the day as ``yyyy-mm-dd+09:00``; times with an offset and microseconds, money as
-``{currencyCode, units, nanos}``), or v4 (the day as ``yyyy-mm-dd``, Korean times without a
-zone, money as numbers). Acknowledgement and invoice upload stay at v4, where their portal
-pages document them. The published samples are in tests/conformance/samples/coupang.
+The reads speak the versions the client's ``ordersheets_version`` names
+(:data:`handlers.coupang.client.ORDERSHEETS_VERSIONS`): by default the day list and one box's
+sheet at v5, which the current portal documents with samples (the day as ``yyyy-mm-dd+09:00``;
+times with an offset and microseconds, money as ``{currencyCode, units, nanos}``), and an
+order's sheets by orderId at v4 (the day as ``yyyy-mm-dd``, Korean times without a zone, money
+as numbers), the version whose answer is published; v5 by orderId is an unverified opt-in. The
+sheets are read whichever version wrote them (:mod:`handlers.coupang.orders` tells them apart).
+Acknowledgement and invoice upload stay at v4, where their portal pages document them. The
+published samples are in tests/conformance/samples/coupang.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from handlers.coupang.client import PLATFORM, CoupangClient
+from handlers.coupang.client import ORDERSHEETS_VERSIONS, PLATFORM, CoupangClient
 from handlers.errors import MarketplaceUnavailable
 
 BASE = "/v2/providers/openapi/apis/api/v4/vendors/{vendor}"
@@ -87,9 +91,10 @@ class OrderSheets:
 
     def __init__(self, client: CoupangClient) -> None:
         self.client = client
-        self.version = client.ordersheets_version
+        self.version, by_order = ORDERSHEETS_VERSIONS[client.ordersheets_version]  # the list's, one box's
         self.base = BASE.format(vendor=client.vendor_id)  # acknowledgement, invoices
         self.reads = VERSIONED.format(version=self.version, vendor=client.vendor_id)
+        self.order_reads = VERSIONED.format(version=by_order, vendor=client.vendor_id)
 
     def day(self, day: date) -> str:
         """A Korean day as the list's ``createdAtFrom``/``createdAtTo`` (v5 names its offset)."""
@@ -119,12 +124,12 @@ class OrderSheets:
         return _sheets({"data": [data]}, "ordersheet")[0]
 
     async def order(self, order_id: int) -> list[dict[str, Any]]:
-        """Every box of an order, as it is now.
+        """Every box of an order, as it is now (at v4 unless the v5 opt-in is set).
 
         The published page types ``data`` as an Object and its sample answers one sheet
         (ordersheets.by_order.v4 in the corpus); integrations read a list of the order's boxes.
         Both are read: one sheet is a list of one."""
-        doc = await self.client.request("GET", f"{self.reads}/{order_id}/ordersheets")
+        doc = await self.client.request("GET", f"{self.order_reads}/{order_id}/ordersheets")
         data = doc.get("data")
         return _sheets({"data": [data] if isinstance(data, dict) else data}, "ordersheets by orderId")
 

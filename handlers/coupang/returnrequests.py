@@ -1,7 +1,9 @@
 """The return and cancel request list of the Coupang Open API (반품/취소 요청 목록 조회), on
-:class:`CoupangClient`, at the client's ``returns_version``: v6, which the current portal
-documents (times with an offset and microseconds, money as ``{currencyCode, units, nanos}``),
-or v4.
+:class:`CoupangClient`, at the client's ``returns_version``: v4 by default, whose answer is
+published (the portal's notice of 2025-06-26 keeps the old paths, their answers unchanged), or
+v6, which the current portal lists (times with an offset and microseconds, money as
+``{currencyCode, units, nanos}``) but whose answer no published sample shows: an unverified
+opt-in.
 
 ``GET …/vendors/{vendorId}/returnRequests`` over one Korean day of the requests' creation
 (``createdAtFrom``/``createdAtTo`` as ``yyyy-mm-dd``), ``maxPerPage``, ``nextToken``; either

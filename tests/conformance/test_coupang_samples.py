@@ -21,7 +21,13 @@ from urllib.parse import parse_qsl, unquote
 import httpx
 import pytest
 
-from handlers.coupang.client import CoupangClient, envelope
+from handlers.coupang.client import (
+    ORDERSHEETS_VERSIONS,
+    RETURNS_VERSIONS,
+    UNVERIFIED,
+    CoupangClient,
+    envelope,
+)
 from handlers.coupang.orders import cancelled, money, parse_time, sheet_events, ship_by, status_time
 from handlers.coupang.ordersheets import OrderSheets, invoice_dtos
 from handlers.coupang.products import get_product, history, register
@@ -90,33 +96,44 @@ def _every_call(api: CoupangClient) -> list[Callable[[], Awaitable[Any]]]:
     ]
 
 
-async def _calls() -> Iterator[tuple[str, str]]:
-    """Every (method, path) the Coupang clients send, at every version they speak."""
-    seen: list[tuple[str, str]] = []
-    for sheets_version, returns_version in (("v5", "v6"), ("v4", "v4")):
-        recorder = Recorder({"code": "200", "message": "OK", "data": {"responseList": []}})
-        api = client(recorder, ordersheets_version=sheets_version, returns_version=returns_version)
+# The client's configurations: the default, and each version setting's every choice.
+CONFIGS = [{}] + [{"ordersheets_version": v} for v in ORDERSHEETS_VERSIONS] + [
+    {"returns_version": v} for v in RETURNS_VERSIONS
+]
+
+
+async def _calls(options: dict[str, str]) -> Iterator[tuple[str, str]]:
+    """Every (method, path) the Coupang clients send, made with ``options``."""
+    recorder = Recorder({"code": "200", "message": "OK", "data": {"responseList": []}})
+    async with client(recorder, **options) as api:
         for call in _every_call(api):
             # The stub's answer does not fit every call; only the request matters here.
             with contextlib.suppress(MarketplaceUnavailable, RequestRejected):
                 await call()
-        seen += [(r.method, r.url.path) for r in recorder.requests]
-        await api.aclose()
-    assert len(seen) == 2 * 9
+    seen = [(r.method, r.url.path) for r in recorder.requests]
+    assert len(seen) == 9
     return iter(seen)
 
 
-async def test_every_call_the_clients_make_has_a_published_sample_and_its_errors() -> None:
+@pytest.mark.parametrize("options", CONFIGS)
+async def test_every_call_the_clients_make_has_a_published_sample_unless_an_opt_in_says_not(
+    options: dict[str, str],
+) -> None:
     entries = [e for e in corpus.entries("coupang") if e["path"]]
-    for method, path in await _calls():
+    for method, path in await _calls(options):
         found = [e for e in entries if _template(e["path"]).match(path)]
         assert found, f"{method} {path}: no corpus entry"
         entry = found[0]
-        published = entry.get("current_page", {}).get("method") or entry["method"]
-        assert method == published, f"{method} {path}: the page says {published}"
+        assert method == entry["method"], f"{method} {path}: the page says {entry['method']}"
         if entry["response_samples"]:
             continue
-        shape = entry.get("shape_of")  # a page whose copy kept no sample: stands on another's, unverified
+        # No published answer: only an opt-in that says so (never the default) may call it, and the entry
+        # says whose shape it is read in, as unverified.
+        named = [UNVERIFIED[option] for option in options.items() if option in UNVERIFIED]
+        assert any(m == method and _template(p).match(path) for m, p in named), (
+            f"{method} {path} ({options or 'the default'}): no published answer, and no opt-in names it"
+        )
+        shape = entry.get("shape_of")
         assert shape and corpus.api("coupang", shape["entry"])["response_samples"], f"{path}: no sample"
         assert "Unverified" in shape["why"]
 
@@ -209,19 +226,30 @@ async def test_one_sheet_by_box_reads_both_published_versions() -> None:
         assert sheet_events(VENDOR, sheet, seen=SEEN)[0].status == doc["data"]["status"]
 
 
-async def test_an_orders_sheets_read_the_published_list_and_v5_in_the_shape_of_its_sheet() -> None:
+@pytest.mark.parametrize("version", ["v5", "v4"])
+async def test_an_orders_sheets_are_read_at_v4_whose_answer_is_published(version: str) -> None:
     v4 = sample("ordersheets.by_order.v4")  # data: one sheet (an Object), as table and sample say
     recorder = Recorder(v4)
-    async with client(recorder, ordersheets_version="v4") as api:
+    async with client(recorder, ordersheets_version=version) as api:  # the default, v5, too
         boxes = await OrderSheets(api).order(v4["data"]["orderId"])
-        listed = await OrderSheets(api).order(500000596)  # integrations read a list: both are read
-    assert [b["shipmentBoxId"] for b in boxes] == [v4["data"]["shipmentBoxId"]] == [
-        b["shipmentBoxId"] for b in listed
-    ]
+    path = f"/v2/providers/openapi/apis/api/v4/vendors/{VENDOR}/{v4['data']['orderId']}/ordersheets"
+    assert recorder.requests[0].url.path == path
+    assert [b["shipmentBoxId"] for b in boxes] == [v4["data"]["shipmentBoxId"]]
+    (event,) = sheet_events(VENDOR, boxes[0], seen=SEEN)[:1]
+    assert event.status == v4["data"]["status"]
+    listed = {**v4, "data": [v4["data"]]}  # integrations read a list: both are read
+    async with client(Recorder(listed), ordersheets_version=version) as api:
+        assert [b["shipmentBoxId"] for b in await OrderSheets(api).order(1)] == [v4["data"]["shipmentBoxId"]]
+
+
+async def test_an_orders_sheets_at_v5_are_an_opt_in_read_in_the_shape_of_its_sheet() -> None:
+    _, unverified = UNVERIFIED[("ordersheets_version", "v5-all")]
+    assert unverified.endswith("/v5/vendors/{vendorId}/{orderId}/ordersheets")
     single = sample("ordersheets.by_shipment_box.v5")  # shape_of: no v5 by-order sample was found
     recorder = Recorder({**single, "data": [single["data"]]})
-    async with client(recorder) as api:
+    async with client(recorder, ordersheets_version="v5-all") as api:
         boxes = await OrderSheets(api).order(500000596)
+        assert "/api/v5/" in OrderSheets(api).reads  # the list and one box's sheet as the default reads them
     path = f"/v2/providers/openapi/apis/api/v5/vendors/{VENDOR}/500000596/ordersheets"
     assert recorder.requests[0].url.path == path
     assert boxes[0]["orderId"] == 500000596
@@ -245,7 +273,9 @@ async def test_the_acknowledgement_reads_each_boxs_published_result() -> None:
     async with client(recorder) as api:
         results = await OrderSheets(api).acknowledge([102391542, 102391599])
     request = recorder.requests[0]
-    assert request.method == "PUT"  # the current page: PATCH struck out, PUT
+    entry = corpus.api("coupang", "ordersheets.acknowledgement.v4")
+    assert request.method == entry["method"] == "PUT"  # the current page: PATCH struck out, PUT
+    assert "the 2019 copy says PATCH" in entry["method_note"]
     assert json.loads(request.content) == {"vendorId": VENDOR, "shipmentBoxIds": [102391542, 102391599]}
     published = corpus.api("coupang", "ordersheets.acknowledgement.v4")["request_samples"][1]["json"]
     assert set(json.loads(request.content)) == set(published)
@@ -295,12 +325,12 @@ def test_the_invoice_pages_result_codes_say_which_failures_to_retry() -> None:
 # -- return requests --------------------------------------------------------------------------------
 
 
-async def test_the_return_list_speaks_v6_by_default_and_reads_the_published_v4_page() -> None:
+async def test_the_return_list_speaks_v4_by_default_and_reads_its_published_page() -> None:
     recorder = Recorder(sample("returnRequests.list_per_day.v4"))
     async with client(recorder) as api:
         page = await ReturnRequests(api).list_page("UC", date(2017, 9, 2))
     request = recorder.requests[0]
-    assert request.url.path == f"/v2/providers/openapi/apis/api/v6/vendors/{VENDOR}/returnRequests"
+    assert request.url.path == f"/v2/providers/openapi/apis/api/v4/vendors/{VENDOR}/returnRequests"
     assert recorder.query == {"createdAtFrom": "2017-09-02", "createdAtTo": "2017-09-02", "status": "UC",
                               "maxPerPage": "50"}  # fmt: skip
     assert request.headers["X-Requested-By"] == VENDOR
@@ -312,11 +342,23 @@ async def test_the_return_list_speaks_v6_by_default_and_reads_the_published_v4_p
 
 async def test_the_cancel_list_leaves_out_status_and_order_as_the_page_says() -> None:
     recorder = Recorder(sample("returnRequests.list_per_day.v4"))
-    async with client(recorder, returns_version="v4") as api:
+    async with client(recorder) as api:
         await ReturnRequests(api).list_page("CANCEL", date(2017, 9, 2))
     assert recorder.requests[0].url.path.split("/")[6] == "v4"
     assert recorder.query["cancelType"] == "CANCEL" and "status" not in recorder.query
     assert "orderId" not in recorder.query
+
+
+async def test_the_v6_return_list_is_an_opt_in_sending_the_same_query() -> None:
+    second_hand = corpus.api("coupang", "returnRequests.list_per_day.v6")["second_hand"][0]
+    recorder = Recorder(second_hand["json"])  # no published v6 answer: an integration's fixture
+    async with client(recorder, returns_version="v6") as api:
+        page = await ReturnRequests(api).list_page("UC", date(2025, 7, 24))
+    path = f"/v2/providers/openapi/apis/api/v6/vendors/{VENDOR}/returnRequests"
+    assert recorder.requests[0].url.path == path
+    assert recorder.query["createdAtFrom"] == "2025-07-24" and recorder.query["status"] == "UC"
+    assert [r["receiptId"] for r in page.receipts] == [50229613]
+    assert page.next_token == "next-page"
 
 
 def test_a_v6_request_is_dated_by_its_offset_time() -> None:
@@ -361,18 +403,25 @@ def test_the_published_error_envelopes_map_onto_the_errors() -> None:
     assert unquote("%2B09:00") == "+09:00"
 
 
-def test_the_older_versions_stay_behind_settings() -> None:
+def test_the_settings_default_to_the_published_versions_and_offer_each_choice() -> None:
     from service.coupang_poll import coupang_client
     from service.settings import ConfigurationError, Settings
 
     keys = {"ORDERWATCH_COUPANG_VENDOR_ID": VENDOR, "ORDERWATCH_COUPANG_ACCESS_KEY": "a",
             "ORDERWATCH_COUPANG_SECRET_KEY": "s"}  # fmt: skip
     current = coupang_client(Settings.from_environ(keys))
-    older = coupang_client(Settings.from_environ({**keys, "ORDERWATCH_COUPANG_ORDERSHEETS_VERSION": "v4",
-                                                  "ORDERWATCH_COUPANG_RETURNS_VERSION": "V4"}))  # fmt: skip
-    assert current is not None and older is not None
-    assert (current.ordersheets_version, current.returns_version) == ("v5", "v6")
-    assert (older.ordersheets_version, older.returns_version) == ("v4", "v4")
+    assert current is not None and (current.ordersheets_version, current.returns_version) == ("v5", "v4")
+    assert (Settings().coupang_ordersheets_version, Settings().coupang_returns_version) == ("v5", "v4")
+    for name, option, choices in (("ORDERSHEETS", "ordersheets_version", ORDERSHEETS_VERSIONS),
+                                  ("RETURNS", "returns_version", RETURNS_VERSIONS)):  # fmt: skip
+        for choice in choices:  # every version the client speaks, and only those
+            chosen = {**keys, f"ORDERWATCH_COUPANG_{name}_VERSION": choice}
+            made = coupang_client(Settings.from_environ(chosen))
+            assert made is not None and getattr(made, option) == choice
+        with pytest.raises(ConfigurationError, match=f"ORDERWATCH_COUPANG_{name}_VERSION"):
+            Settings.from_environ({**keys, f"ORDERWATCH_COUPANG_{name}_VERSION": "v3"})
+    older = coupang_client(Settings.from_environ({**keys, "ORDERWATCH_COUPANG_RETURNS_VERSION": "V6"}))
+    assert older is not None and older.returns_version == "v6"  # the case does not matter
     with pytest.raises(ConfigurationError, match="ORDERWATCH_COUPANG_RETURNS_VERSION"):
         Settings.from_environ({**keys, "ORDERWATCH_COUPANG_RETURNS_VERSION": "v5"})
 

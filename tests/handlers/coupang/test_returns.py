@@ -202,10 +202,16 @@ async def test_the_list_serves_each_kind_by_the_korean_day_the_request_was_made_
         "미처리",
     )
     assert (
-        row["createdAt"] == "2026-11-24T23:30:00.000000+09:00"  # v6: microseconds and offset
+        row["createdAt"] == "2026-11-24T23:30:00"  # v4, the default: Korean time, no zone
         and row["returnItems"][0]["shipmentBoxId"] == instructed.shipment_box_id
     )
     assert instructed.sheet()["orderItems"][0]["holdCountForCancel"] == instructed.items[0].shipping_count
+    def now() -> datetime:
+        return datetime.fromtimestamp(sandbox.clock.now(), UTC)
+
+    async with client(base, clock=now, returns_version="v6") as opted:  # the unverified opt-in: v6's form
+        (v6,) = (await ReturnRequests(opted).list_page("RU", date(2026, 11, 24))).receipts
+    assert (v6["receiptId"], v6["createdAt"]) == (stop.receipt_id, "2026-11-24T23:30:00.000000+09:00")
 
 
 @pytest.mark.parametrize(
