@@ -35,8 +35,9 @@ from handlers.shopee.push import MalformedPush, parse_push
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
 from service.models import Push
-from service.push_failures import FAILED, MAX_ID, open_alert, resolve_cleared
+from service.push_failures import FAILED, open_alert, resolve_cleared
 from service.spool import Spool, Spooled
+from service.views import MAX_ID
 from statemachines.events import Event
 
 log = logging.getLogger("orderwatch.inbox")

@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection
 
 from service import bulk
 from service.models import Alert, OutboxJob, Push
-from service.views import decode_cursor, encode_cursor, rfc3339
+from service.views import after_cursor, encode_cursor, rfc3339
 
 PUSHES = cast(sa.Table, Push.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
@@ -36,7 +36,6 @@ OUTBOX = cast(sa.Table, OutboxJob.__table__)
 ALERT_KIND = "push_failed"
 NO_ORDER = "-"  # the alert's order when the push names none
 MAX_LIMIT = 500
-MAX_ID = {"postgresql": 2**31 - 1, "sqlite": 2**63 - 1}  # pushes.id: an INTEGER on each backend
 FAILED = PUSHES.c.error.is_not(None)
 
 
@@ -168,10 +167,7 @@ def list_failed(conn: Connection, *, limit: int = 100, cursor: str | None = None
     stands for it): id, platform, code, shop, when received, when it failed, and why."""
     query = sa.select(*_columns(conn)).where(FAILED).order_by(PUSHES.c.id).limit(limit + 1)
     if cursor:
-        # A cursor past the column's range means past every push (and PostgreSQL would
-        # refuse to compare the INTEGER column with it).
-        after = min(decode_cursor(cursor), MAX_ID.get(conn.dialect.name, 2**63 - 1))
-        query = query.where(PUSHES.c.id > after)
+        query = query.where(PUSHES.c.id > after_cursor(conn, cursor))
     rows = conn.execute(query).all()
     page = rows[:limit]
     return {

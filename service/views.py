@@ -24,6 +24,9 @@ CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
 
 MAX_LIMIT = 500
+# The largest id an INTEGER primary key holds on each backend: a cursor past it is past
+# every row (and PostgreSQL refuses to compare an INTEGER column with a larger number).
+MAX_ID = {"postgresql": 2**31 - 1, "sqlite": 2**63 - 1}
 
 
 class BadQuery(ValueError):
@@ -40,6 +43,11 @@ def rfc3339(value: datetime | None) -> str | None:
 def encode_cursor(last_id: int) -> str:
     """An opaque cursor for keyset pagination."""
     return base64.urlsafe_b64encode(f"o:{last_id}".encode()).decode().rstrip("=")
+
+
+def after_cursor(conn: Connection, cursor: str) -> int:
+    """The id a cursor stands for, within the range of the ids of ``conn``'s backend."""
+    return min(decode_cursor(cursor), MAX_ID.get(conn.dialect.name, 2**63 - 1))
 
 
 def decode_cursor(cursor: str) -> int:
@@ -137,7 +145,7 @@ def list_orders(
     if updated_since is not None:
         where.append(c.updated_at >= updated_since)
     if cursor:
-        where.append(c.id > decode_cursor(cursor))
+        where.append(c.id > after_cursor(conn, cursor))
     if shop_id:
         custom_plans(conn)
         # The shop's own orders and its outlets' orders, each paged through its own index

@@ -264,6 +264,13 @@ def test_the_listing_pages_with_a_cursor_and_refuses_what_it_does_not_know(
         assert answer.status_code == 404 and answer.json()["error"]["code"] == "not_found", push_id
 
 
+def test_an_orders_cursor_past_the_id_range_is_an_empty_page_not_a_500(live: Receiver) -> None:
+    # The same keyset pages as GET /v1/pushes; PostgreSQL's INTEGER ids end at 2**31 - 1.
+    assert live.post(status_push("GOOD1", "READY_TO_SHIP")).status_code == 200
+    answer = live.client.get("/v1/orders", params={"cursor": encode_cursor(2**40)})
+    assert answer.status_code == 200 and answer.json() == {"orders": [], "next_cursor": None}
+
+
 def test_the_pushes_commands_list_and_reapply_failed_pushes(
     db: Database, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
