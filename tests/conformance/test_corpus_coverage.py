@@ -171,7 +171,7 @@ def _drive(calls: dict[str, Drive], recorder: Recorder) -> dict[str, list[tuple[
     return made
 
 
-def _recorded(platform: str, **options: str) -> dict[str, list[tuple[str, str]]]:
+def _recorded(platform: str, **options: Any) -> dict[str, list[tuple[str, str]]]:
     """Each client call's requests, the client made with ``options`` (Coupang's versions)."""
     recorder = Recorder(platform)
     transport = httpx.MockTransport(recorder)

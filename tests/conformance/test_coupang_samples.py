@@ -97,9 +97,11 @@ def _every_call(api: CoupangClient) -> list[Callable[[], Awaitable[Any]]]:
 
 
 # The client's configurations: the default, and each version setting's every choice.
-CONFIGS = [{}] + [{"ordersheets_version": v} for v in ORDERSHEETS_VERSIONS] + [
-    {"returns_version": v} for v in RETURNS_VERSIONS
-]
+CONFIGS: list[dict[str, str]] = (
+    [{}]
+    + [{"ordersheets_version": v} for v in ORDERSHEETS_VERSIONS]
+    + [{"returns_version": v} for v in RETURNS_VERSIONS]
+)
 
 
 async def _calls(options: dict[str, str]) -> Iterator[tuple[str, str]]:
