@@ -2,7 +2,8 @@
 
 In order: read the raw body (at most 1 MiB: 413), verify the signature over those bytes
 with the push partner key (``ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY``, else the API partner key;
-401, nothing stored), decode it (400 unless a JSON object), parse it into events (400
+401, nothing stored), decode it (400 unless a JSON object; 400 ``too_deep`` when nested deeper than
+service/limits.py allows, or holding a NUL), parse it into events (400
 when a push of a code we act on is malformed), then store the push and ingest its events
 in one transaction (shared with the pushes that arrive at the same time: group commit,
 service/pushes.py), and answer 200 with an empty body only after the
@@ -23,6 +24,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from handlers.shopee.push import PLATFORM, MalformedPush, check_push
 from handlers.shopee.signing import verify_push
+from service import limits
 from service.db import StorageUnavailable
 from service.errors import ApiError
 from service.outage import OUTAGE
@@ -75,10 +77,16 @@ class ShopeePush:
         try:
             document = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
+            if limits.unreadably_deep(exc):
+                raise _reject(scope, 400, limits.TOO_DEEP, limits.depth_message("the push")) from None
             raise _reject(scope, 400, "malformed_json", f"the body is not JSON: {exc}") from None
         if not isinstance(document, dict):
             raise _reject(scope, 400, "not_an_object", f"the body is a JSON {_kind(document)}, not an object")
-        if b"\\u0000" in body and _has_nul(document):
+        found = limits.problem(body, document)
+        if found == limits.TOO_DEEP:
+            # Before it is stored: what the applier could not write back is never acknowledged.
+            raise _reject(scope, 400, limits.TOO_DEEP, limits.depth_message("the push"))
+        if found == limits.NUL:
             # PostgreSQL's JSON cannot hold NUL characters; no real push has them.
             raise _reject(scope, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
         try:
@@ -206,13 +214,3 @@ def _plain(url: str) -> str:
 def _kind(value: Any) -> str:
     names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
     return "null" if value is None else names.get(type(value), type(value).__name__)
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in key or _has_nul(item) for key, item in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(item) for item in value)
-    return False

@@ -15,6 +15,9 @@ acts on two codes (field names verified in docs/platforms.md):
 - 4, order_trackingno_push: ``data`` has ``ordersn``, ``package_number``, ``tracking_no``
   (and ``forder_id``); it carries no update time, so the push's ``timestamp`` stands in.
 
+An ``ordersn`` or ``package_number`` holding ``/`` (or being ``.`` or ``..``) is malformed:
+no status API path could address it (docs/decisions.md, "Hostile input").
+
 Every other code makes no event; the receiver stores it all the same. The dedupe key of
 an event names the fact, not the delivery: a retried push (new outer ``timestamp``) and a
 reconciliation poll of the same status and update time carry the same key.
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeGuard
 
+from service.limits import addressable
 from statemachines.events import Event, EventKind
 
 PLATFORM = "shopee"
@@ -42,6 +46,8 @@ MAX_KEY = 200  # the journal's dedupe_key column
 _MAX_CODE = 2**31 - 1  # the pushes table's code column is a 32-bit integer
 # Column widths of the journal (and orders/packages) that the parsed fields go into.
 _WIDTHS = {"ordersn": 64, "status": 64, "package_number": 64, "tracking_no": 100, "shop_id": 64}
+# The ids the status API reads back by path (/v1/orders/shopee/{ordersn}, /v1/packages/...).
+_ADDRESSED = ("ordersn", "package_number")
 # 2000-01-01 .. 2100-01-01: anything outside is not a Shopee time.
 _EARLIEST, _LATEST = 946_684_800, 4_102_444_800
 
@@ -168,6 +174,8 @@ def _text(data: Mapping[str, Any], name: str) -> str:
         raise MalformedPush(f"data.{name} must be a non-empty string")
     if len(value) > _WIDTHS[name]:
         raise MalformedPush(f"data.{name} is longer than {_WIDTHS[name]} characters")
+    if name in _ADDRESSED and not addressable(value):
+        raise MalformedPush(f"data.{name} must be one segment of a URL path: no '/', and not '.' or '..'")
     return value
 
 
