@@ -8,12 +8,13 @@ push: ``Authorization`` is the hex HMAC-SHA256, under ``ORDERWATCH_INGEST_SECRET
 ``ORDERWATCH_COUPANG_VENDOR_ID``.
 
 Answers as for Shopee pushes: 413 over 1 MiB, 401 (nothing stored) on a missing or wrong
-signature, 400 when the body is not a JSON object or not in one of those shapes, 503 when
+signature, 400 when the body is not a JSON object or not in one of those shapes (or nested
+deeper, or holding a NUL, as service/limits.py refuses), 503 when
 the database is down, else 200 with an empty body once durable. The body is stored in
 ``pushes`` (keyed by its SHA-256, platform ``coupang``) in the transaction that ingests its
 order sheets, marked applied: a body received again answers 200 and changes nothing.
-A product is applied first (service/products.py; applying it again changes nothing), then
-stored.
+A product is applied (service/products.py) in the transaction that stores its report: a
+report seen before changes nothing, and a report not stored has changed nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from starlette.responses import Response
 
 from handlers.coupang.orders import PLATFORM, SheetError, sheet_events
 from handlers.shopee.signing import verify_push
+from service import limits
 from service.coupang_poll import remember
 from service.db import Database
 from service.errors import ApiError
@@ -120,11 +122,6 @@ def store_sheets(
     return db.run_write(work)
 
 
-def _already(db: Database, key: str) -> bool:
-    with db.read() as conn:
-        return conn.execute(sa.select(PUSHES.c.id).where(PUSHES.c.dedupe_key == key)).first() is not None
-
-
 async def coupang_report(request: Request) -> Response:
     """Verify, check, store and ingest one report."""
     settings: Settings = request.app.state.settings
@@ -144,9 +141,17 @@ async def coupang_report(request: Request) -> Response:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        if limits.unreadably_deep(exc):
+            raise _reject(request, 400, limits.TOO_DEEP, limits.depth_message("the report")) from None
         raise _reject(request, 400, "malformed_json", f"the body is not JSON: {exc}") from None
     if not isinstance(document, dict):
         raise _reject(request, 400, "not_an_object", "the body must be a JSON object")
+    # Checked before anything is applied or stored (a product used to move, then fail to store).
+    found = limits.problem(body, document)
+    if found == limits.TOO_DEEP:
+        raise _reject(request, 400, limits.TOO_DEEP, limits.depth_message("the report"))
+    if found == limits.NUL:
+        raise _reject(request, 400, "malformed_json", "the body holds a NUL character (\\u0000)")
     try:
         kind, rows = classify(document)
     except ValueError as exc:
@@ -158,6 +163,9 @@ async def coupang_report(request: Request) -> Response:
     vendor = str(document.get("vendorId") or settings.coupang_vendor_id or "")
     if not vendor:
         raise _reject(request, 400, "malformed_report", "no vendorId in the body and none configured")
+    if not isinstance(document.get("vendorId") or vendor, str | int) or len(vendor) > limits.MAX_ID:
+        reason = f"vendorId must be a string of {limits.MAX_ID} characters at most"
+        raise _reject(request, 400, "malformed_report", reason)
     seen = datetime.now(UTC)
     events: list[Event] = []
     try:
@@ -174,18 +182,19 @@ async def _product(
     request: Request, db: Database, settings: Settings, key: str, document: Mapping[str, Any], row: Any
 ) -> None:
     from handlers.coupang.products import parse_product
-    from service.products import apply_reported
+    from service.products import apply_reported_in
 
     try:
         status = parse_product(row)
     except ValueError as exc:
         raise _reject(request, 400, "malformed_report", f"a product: {exc}") from None
-    if await anyio.to_thread.run_sync(_already, db, key):
-        return
     vendor = str(document.get("vendorId") or status.vendor_id or settings.coupang_vendor_id or "")
-    await anyio.to_thread.run_sync(apply_reported, db, status, settings)  # again: no change
 
     def work(conn: Connection) -> bool:
-        return _store(conn, key, PRODUCT, vendor, document)
+        # One transaction: the product moves if and only if its report is stored (and answered 200).
+        if not _store(conn, key, PRODUCT, vendor, document):
+            return False  # the same report again: no change
+        apply_reported_in(conn, status, settings)
+        return True
 
     await anyio.to_thread.run_sync(db.run_write, work)

@@ -84,16 +84,25 @@ async def register(db: Database, client: CoupangClient, body: object, settings: 
     now = _now()
 
     def work(conn: Connection) -> None:
-        pk = _insert(
-            conn, seller_product_id, "registered", now, settings, name=str(sent["sellerProductName"])
-        )
+        # Followed already when a report about it (POST /webhooks/coupang) came first: kept as it is.
+        found = conn.execute(
+            sa.select(PRODUCTS.c.id).where(PRODUCTS.c.seller_product_id == seller_product_id)
+        ).first()
+        if found is not None:
+            pk = found.id
+        else:
+            pk = _insert(
+                conn, seller_product_id, "registered", now, settings, name=str(sent["sellerProductName"])
+            )
         conn.execute(
             PRODUCTS.update().where(PRODUCTS.c.id == pk).values(body=sent, vendor_id=client.vendor_id or None)
         )
-        conn.execute(
-            ITEMS.insert(),
-            [{"product_pk": pk, "position": n, "item_name": name} for n, name in enumerate(names)],
-        )
+        items = conn.execute(sa.select(ITEMS.c.id).where(ITEMS.c.product_pk == pk)).first()
+        if items is None and names:
+            conn.execute(
+                ITEMS.insert(),
+                [{"product_pk": pk, "position": n, "item_name": name} for n, name in enumerate(names)],
+            )
 
     try:
         db.run_write(work)
@@ -129,20 +138,20 @@ def apply_reported(db: Database, status: api.ProductStatus, settings: Settings) 
     a product in the shape of the product query), following the product if it is new; True
     if its state moved. Durable when it returns. No reason is read for a rejection: the
     report's sender has the status history."""
-    now = _now()
+    return db.run_write(lambda conn: apply_reported_in(conn, status, settings))
 
-    def work(conn: Connection) -> bool:
-        found = conn.execute(
-            sa.select(PRODUCTS.c.id).where(PRODUCTS.c.seller_product_id == status.seller_product_id)
-        ).first()
-        pk = (
-            found.id
-            if found is not None
-            else _insert(conn, status.seller_product_id, "tracked", now, settings)
-        )
-        return apply(conn, pk, status, None, settings.coupang_product_poll_seconds, source="push")
 
-    return db.run_write(work)
+def apply_reported_in(conn: Connection, status: api.ProductStatus, settings: Settings) -> bool:
+    """:func:`apply_reported` in the caller's transaction (which stores the report with it,
+    so that the answer and the change agree)."""
+    found = conn.execute(
+        sa.select(PRODUCTS.c.id).where(PRODUCTS.c.seller_product_id == status.seller_product_id)
+    ).first()
+    if found is not None:
+        pk = found.id
+    else:
+        pk = _insert(conn, status.seller_product_id, "tracked", _now(), settings)
+    return apply(conn, pk, status, None, settings.coupang_product_poll_seconds, source="push")
 
 
 def _insert(conn: Connection, seller_product_id: str, origin: str, now: datetime, settings: Settings,

@@ -83,6 +83,13 @@ def kst_day(moment: datetime) -> date:
     return moment.astimezone(KST).date()
 
 
+# Coupang's ids are 64-bit numbers (19 digits at most), its statuses short words: longer is not
+# a sheet (and would not fit the columns and dedupe keys it goes into).
+MAX_ID_DIGITS = 20
+MAX_STATUS = 32  # coupang_boxes.status
+MAX_INVOICE = 64  # the tracking number kept; the invoice's dedupe key holds it whole
+
+
 def status_key(order_id: str, box_id: str, status: str) -> str:
     """The dedupe key of "box ``box_id`` of ``order_id`` is in ``status``"."""
     return f"{PLATFORM}:{order_id}:box:{box_id}:{status}"
@@ -151,8 +158,12 @@ def _ids(sheet: Mapping[str, Any]) -> tuple[str, str, str]:
     for name, value in (("orderId", order_id), ("shipmentBoxId", box_id)):
         if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
             raise SheetError(f"{name} must be a number")
+        if len(str(value)) > MAX_ID_DIGITS:
+            raise SheetError(f"{name} must be at most {MAX_ID_DIGITS} digits")
     if not isinstance(status, str) or not status:
         raise SheetError("status must be a non-empty string")
+    if len(status) > MAX_STATUS:
+        raise SheetError(f"status must be at most {MAX_STATUS} characters")
     return str(order_id), str(box_id), status
 
 
@@ -196,6 +207,8 @@ def sheet_events(
         )
     ]
     number = str(sheet.get("invoiceNumber") or "").strip()
+    if len(number) > MAX_INVOICE:
+        raise SheetError(f"invoiceNumber must be at most {MAX_INVOICE} characters")
     if number and status in DISPATCHED:
         courier = str(sheet.get("deliveryCompanyName") or "").strip() or None
         events.append(

@@ -58,7 +58,8 @@ class HistoryEntry:
 
 def is_product_id(text: str) -> bool:
     """Whether ``text`` can be a ``sellerProductId`` (a positive 64-bit number)."""
-    return text.isascii() and text.isdigit() and 0 < int(text) < 2**63
+    # Measured before int(), which refuses more than 4,300 digits (a ValueError, not False).
+    return text.isascii() and text.isdigit() and len(text) <= 19 and 0 < int(text) < 2**63
 
 
 def product_path(seller_product_id: str) -> str:
@@ -115,19 +116,31 @@ def parse_product(data: object, seller_product_id: str | None = None) -> Product
     items: list[Any] = listed if isinstance(listed, list) else []
     return ProductStatus(
         seller_product_id=found,
-        status_name=data["statusName"].strip(),
-        name=_text(data.get("sellerProductName")),
-        vendor_id=_text(data.get("vendorId")),
+        status_name=_fits("statusName", data["statusName"].strip()) or "",
+        name=_fits("sellerProductName", _text(data.get("sellerProductName"))),
+        vendor_id=_fits("vendorId", _text(data.get("vendorId"))),
         items=tuple(
             ProductItem(
-                _text(item.get("sellerProductItemId")),
-                _text(item.get("itemName")),
-                _text(item.get("vendorItemId")),
+                _fits("sellerProductItemId", _text(item.get("sellerProductItemId"))),
+                _fits("itemName", _text(item.get("itemName"))),
+                _fits("vendorItemId", _text(item.get("vendorItemId"))),
             )
             for item in items
             if isinstance(item, Mapping)
         ),
     )
+
+
+# The widths of the columns a product is kept in (service/models.py): a longer value is not
+# one Coupang gives, and could not be stored.
+_WIDTHS = {"statusName": 32, "sellerProductName": 200, "vendorId": 32, "sellerProductItemId": 32,
+           "itemName": 300, "vendorItemId": 32}  # fmt: skip
+
+
+def _fits(name: str, value: str | None) -> str | None:
+    if value is not None and len(value) > _WIDTHS[name]:
+        raise ValueError(f"{name} is longer than {_WIDTHS[name]} characters")
+    return value
 
 
 async def history(client: CoupangClient, seller_product_id: str) -> list[HistoryEntry]:
