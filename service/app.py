@@ -23,6 +23,7 @@ from service import (
     coupang_webhook,
     dashboard,
     documents,
+    limits,
     metrics,
     openapi,
     outbox,
@@ -72,7 +73,8 @@ def _platform(request: Request) -> str:
 
 def _id(request: Request, name: str) -> str:
     value = str(request.path_params[name])
-    if "\x00" in value:  # no id holds a NUL (and PostgreSQL text cannot)
+    # No id holds a NUL (and PostgreSQL text cannot), nor is longer than its column.
+    if "\x00" in value or len(value) > limits.MAX_ID:
         raise ApiError(404, "not_found", f"no such {name}")
     return value
 
@@ -80,12 +82,16 @@ def _id(request: Request, name: str) -> str:
 def _text(value: str | None, name: str) -> str | None:
     if value and "\x00" in value:
         raise ApiError(400, "bad_query", f"{name} must not hold a NUL character")
+    if value and len(value) > limits.MAX_ID:
+        raise ApiError(400, "bad_query", f"{name} must be at most {limits.MAX_ID} characters")
     return value or None
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
     if value is None or value == "":
         return default
+    if len(value) > 20:  # before int(), which refuses 4,301 digits with a ValueError
+        raise ApiError(400, "bad_query", f"{name} must be between {low} and {high}")
     try:
         number = int(value)
     except ValueError:
@@ -98,6 +104,8 @@ def _int(value: str | None, name: str, default: int, low: int, high: int) -> int
 def _time(value: str | None, name: str) -> datetime | None:
     if not value:
         return None
+    if len(value) > 64:  # an RFC 3339 time is about 30 characters
+        raise ApiError(400, "bad_query", f"{name} must be an RFC 3339 time")
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
@@ -127,7 +135,7 @@ async def list_orders(request: Request) -> Response:
         shop_id=_text(q.get("shop_id"), "shop_id"),
         updated_since=_time(q.get("updated_since"), "updated_since"),
         limit=_int(q.get("limit"), "limit", 100, 1, views.MAX_LIMIT),
-        cursor=q.get("cursor") or None,
+        cursor=_text(q.get("cursor"), "cursor"),
     )
     # orjson: a page of 100 orders serializes in a tenth of the time json.dumps takes.
     return Response(orjson.dumps(page), media_type="application/json")
@@ -190,9 +198,14 @@ async def _body(request: Request) -> Any:
     if len(raw) > 64 * 1024:
         raise ApiError(413, "body_too_large", "the body must be at most 64 KiB")
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if limits.unreadably_deep(exc):
+            raise ApiError(400, limits.TOO_DEEP, limits.depth_message("the body")) from None
         raise ApiError(400, "bad_body", "the body is not JSON") from None
+    if limits.problem(raw, body) == limits.TOO_DEEP:
+        raise ApiError(400, limits.TOO_DEEP, limits.depth_message("the body"))
+    return body  # a NUL is refused where a field is read (service/commands.py)
 
 
 async def _command(request: Request, what: str) -> Response:

@@ -23,7 +23,7 @@ from handlers.coupang.client import CoupangClient
 from handlers.coupang.product_rules import validate
 from handlers.coupang.products import is_product_id
 from handlers.errors import AuthenticationFailed, MarketplaceError, RequestRejected
-from service import product_views, products
+from service import limits, product_views, products
 from service.auth import authorize
 from service.coupang_poll import coupang_client
 from service.db import Database
@@ -93,8 +93,15 @@ async def create_product(request: Request) -> Response:
         raise ApiError(413, "body_too_large", f"the body must be at most {MAX_BODY // 1024} KiB")
     try:
         body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if limits.unreadably_deep(exc):
+            raise ApiError(400, limits.TOO_DEEP, limits.depth_message("the body")) from None
         raise ApiError(400, "bad_body", "the body is not JSON") from None
+    problem = limits.problem(raw, body)  # before it is validated, sent or stored
+    if problem == limits.TOO_DEEP:
+        raise ApiError(400, limits.TOO_DEEP, limits.depth_message("the body"))
+    if problem == limits.NUL:
+        raise ApiError(400, "bad_body", "the body holds a NUL character (\\u0000)")
     settings, db = _parts(request)
     if isinstance(body, dict) and set(body) == {"sellerProductId"}:
         given = body["sellerProductId"]
