@@ -23,7 +23,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from service import dashboard_data as data
 from service import dashboard_html as html
-from service import views
+from service import limits, views
 from service.auth import Caller, authorize
 from service.db import Database
 from service.errors import ApiError
@@ -186,7 +186,7 @@ async def order_page(request: Request) -> Response:
         return _refused(exc, _here(request))
     platform, order_id = request.path_params["platform"], request.path_params["order_id"]
     live, head = None, None
-    if platform in PLATFORMS and "\x00" not in order_id:
+    if platform in PLATFORMS and "\x00" not in order_id and len(order_id) <= limits.MAX_ID:
         live, head = await _read(request, _order_live, platform, order_id)
     title = f"{platform} order {order_id}"
     if live is None:

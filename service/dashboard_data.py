@@ -136,7 +136,7 @@ def _page_cursor(row: Any, by_order_id: bool) -> str:
 
 def _read_cursor(cursor: str | None) -> tuple[int, str | None] | None:
     """(id, order id) from a cursor of ours; None for none or a garbled one (first page)."""
-    if not cursor:
+    if not cursor or len(cursor) > 200:  # ours: an id and an order id (64 at most), in base64
         return None
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
