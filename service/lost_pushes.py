@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from handlers.shopee.lost_pushes import Caller, Unreadable, confirm_lost_pushes, get_lost_pushes
 from handlers.shopee.push import PLATFORM, MalformedPush, check_push
+from service import limits
 from service.db import Database
 from service.models import Alert
 from service.pushes import Received, store_pushes
@@ -68,6 +69,8 @@ async def recover_lost_pushes(db: Database, client: Caller, max_pages: int = MAX
             try:
                 if b"\\u0000" in push.body or b"\x00" in push.body:  # PostgreSQL's JSON cannot hold it
                     raise MalformedPush("the push holds a NUL character")
+                if limits.problem(push.body, push.document) == limits.TOO_DEEP:  # as the receiver refuses it
+                    raise MalformedPush(limits.depth_message("the push"))
                 received.append(Received(PLATFORM, check_push(push.document), push.body, push.document))
             except MalformedPush as exc:
                 unreadable.append(Unreadable(f"the push is malformed: {exc}", push.body.decode()[:4000]))

@@ -133,5 +133,8 @@ def _kept(message: object) -> str:
     try:
         text = orjson.dumps(message).decode()
     except TypeError:
-        text = repr(message)
+        try:
+            text = repr(message)
+        except RecursionError:  # nested past Python's limit (orjson reads 1,024 levels, writes 254)
+            text = "(a message nested too deep to show)"
     return text[:MAX_KEPT]

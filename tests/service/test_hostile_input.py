@@ -4,6 +4,7 @@ API could not address. Each is refused before anything is stored or applied."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 from collections.abc import Iterator
@@ -23,11 +24,13 @@ from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database
 from service.limits import MAX_DEPTH
+from service.lost_pushes import ALERT_KIND
+from service.models import Alert, Order, Push
 from service.models import CoupangProduct as Product
-from service.models import Order, Push
 from service.settings import Secret, Settings
 from tests.handlers.coupang.product_bodies import valid_body
 from tests.live_server import serve
+from tests.service.test_reconcile import lost_answer, recover
 from tests.shopee_pushes import SENT, Receiver, encode, start_receiver, status_push
 
 INGEST = "ingest-secret-for-tests"
@@ -280,3 +283,17 @@ def test_a_product_reported_before_it_is_registered_here_is_registered_all_the_s
         assert answer.status_code == 201, answer.text
         assert answer.json()["seller_product_id"] == str(FIRST_PRODUCT_ID)
         assert count(db, Product) == 1
+
+
+def test_a_lost_push_nested_past_the_limit_is_kept_as_an_alert_not_stored(db: Database) -> None:
+    # Shopee's lost-push list is the other way a push comes in: the same limit, or the applier
+    # fails on what was stored. The page is confirmed once the push is kept as an alert.
+    body = status_push_with(nested(300))
+    message = {"shop_id": 680000123, "code": 3, "timestamp": SENT, "data": body.decode()}
+    confirmed: list[int] = []
+    report = asyncio.run(recover(db, lost_answer([message], 7), confirmed))
+    assert (report.stored, report.malformed, confirmed) == (0, 1, [7])
+    assert count(db, Push) == 0
+    with db.read() as conn:
+        [text] = conn.execute(sa.select(Alert.message).where(Alert.kind == ALERT_KIND)).scalars().all()
+    assert "nested deeper than 32 levels" in text
