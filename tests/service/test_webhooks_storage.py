@@ -122,9 +122,11 @@ def test_storage_down_is_503_and_recovers_without_a_restart(
     body = status_push(SN, "READY_TO_SHIP")
     OUTAGE.served()  # the outage of another test in this process is over
     caplog.clear()
-    working, spool = db.engine, db.spool
+    working, reading, spool = db.engine, db.read_engine, db.spool
     broken = sa.create_engine(f"sqlite:///{tmp_path}/no-such-directory/down.db")
     db.engine = broken  # the app's own Database: the server keeps running throughout
+    if reading is working:  # PostgreSQL reads on the same engine: the whole database is away
+        db.read_engine = broken
     if spool is not None:  # a SQLite file: pushes are stored in its spool first
         db._spool = Spool(f"{tmp_path}/no-such-directory/down.db-spool")
     try:
@@ -133,7 +135,7 @@ def test_storage_down_is_503_and_recovers_without_a_restart(
             assert answer.status_code == 503
             assert answer.json()["error"]["code"] == "storage_unavailable"
     finally:
-        db.engine, db._spool = working, spool
+        db.engine, db.read_engine, db._spool = working, reading, spool
         broken.dispose()
     assert receiver.counts() == {"pushes": 0, "events": 0, "transitions": 0}
     answer = receiver.post(body)  # Shopee's retry
