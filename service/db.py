@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-from service.outage import OUTAGE
+from service.outage import Outage
 
 try:
     import fcntl
@@ -141,6 +141,7 @@ class Database:
         self.dialect = sa.engine.make_url(url).get_backend_name()
         self._turn = WriteTurn(_turn_file(url)) if self.dialect == "sqlite" else None
         self._spool: Any = None  # service.spool.Spool, opened on first use
+        self.outage = Outage()  # one warning per outage of this database (service/outage.py)
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, immediate=True)
             self.read_engine = _sqlite_engine(url, immediate=False)
@@ -167,7 +168,7 @@ class Database:
         try:
             with self.writing(), self.engine.begin() as conn:
                 yield conn
-            OUTAGE.served()
+            self.outage.served()
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:
@@ -201,7 +202,7 @@ class Database:
         try:
             with self.read_engine.begin() as conn:
                 yield conn
-            OUTAGE.served()
+            self.outage.served()
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:

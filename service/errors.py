@@ -17,7 +17,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service.db import StorageUnavailable
-from service.outage import OUTAGE
 from service.views import BadQuery
 
 log = logging.getLogger("orderwatch.http")
@@ -44,8 +43,12 @@ async def api_error(_request: Request, exc: Exception) -> Response:
     return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
 
-async def storage_unavailable(_request: Request, exc: Exception) -> Response:
-    OUTAGE.refused(exc)
+async def storage_unavailable(request: Request, exc: Exception) -> Response:
+    db = getattr(request.app.state, "db", None)
+    if db is not None:
+        db.outage.refused(exc)
+    else:
+        log.warning("storage unavailable: %s", exc)
     return error_response(503, "storage_unavailable", "the database is unavailable; retry later")
 
 

@@ -1,9 +1,9 @@
 """One warning per database outage, not one per refused request.
 
 While the database is away every push and read is answered 503, and each used to log a
-warning of its own (two per push). :data:`OUTAGE` logs the first refusal of an outage as a
-warning, the rest at debug level, and one warning when a request is served again, with how
-long it lasted and how many requests were refused. Per process.
+warning of its own (two per push). Each :class:`service.db.Database` has an :class:`Outage`
+that logs the first refusal of an outage as a warning, the rest at debug level, and one
+warning when it serves again, with how long it lasted and how many requests were refused.
 """
 
 from __future__ import annotations
@@ -56,5 +56,3 @@ class Outage:
                 refused,
             )
 
-
-OUTAGE = Outage()

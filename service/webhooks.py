@@ -27,7 +27,6 @@ from handlers.shopee.signing import verify_push
 from service import limits
 from service.db import StorageUnavailable
 from service.errors import ApiError
-from service.outage import OUTAGE
 from service.pushes import PushCommitter, Received
 from service.settings import Settings
 
@@ -101,7 +100,7 @@ class ShopeePush:
         except StorageUnavailable:
             _count(scope, push.code, "storage_unavailable")  # each one counted; logged once an outage
             raise
-        OUTAGE.served()
+        state.db.outage.served()
         state.push_counts[(str(push.code), "stored" if stored else "duplicate")] += 1
         await _answer(send, 200)
 
@@ -112,7 +111,7 @@ class ShopeePush:
         except ApiError as exc:
             await _answer_error(send, exc.status, exc.code, exc.message)
         except StorageUnavailable as exc:
-            OUTAGE.refused(exc)
+            scope["app"].state.db.outage.refused(exc)
             await _answer_error(send, 503, "storage_unavailable", "the database is unavailable; retry later")
         except Exception as exc:
             log.error("unhandled error: %s", type(exc).__name__, exc_info=exc)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import os
 import shutil
 import types
@@ -33,6 +34,9 @@ from service.inbox import apply_pending, pending_count
 from service.migrate import upgrade
 from service.models import Base, Push
 from service.spool import spool_file
+from tests import secret_scan
+
+secret_scan.install()  # before the test modules make their secrets
 
 hypothesis_settings.register_profile("ci", deadline=None, print_blob=True)
 hypothesis_settings.load_profile("ci")
@@ -44,6 +48,32 @@ RESTART_SEQUENCES = sa.text(
     "SELECT setval(format('%I.%I', schemaname, sequencename), start_value, false) "
     "FROM pg_sequences WHERE schemaname = current_schema()"
 )
+
+
+@pytest.fixture(autouse=True)
+def _no_secret_in_any_log(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every log line of the test process is searched for every configured secret
+    (tests/secret_scan.py); a test whose logs show one fails. A test that itself sends a
+    secret in an address, to show it is refused, is marked ``sends_secret_in_address``: its
+    own client's request lines (httpx) are not held against the app."""
+    own_client = request.node.get_closest_marker("sends_secret_in_address") is not None
+    scanner = secret_scan.Scanner(ignore=("httpx",) if own_client else ())
+    loggers = [logging.getLogger(), *map(logging.getLogger, secret_scan.OWN_LOGGERS)]
+    raised = [logging.getLogger(n) for n in secret_scan.INFO_LOGGERS if not (own_client and n == "httpx")]
+    levels = [logger.level for logger in raised]
+    for logger in raised:
+        if logger.level == logging.NOTSET or logger.level > logging.INFO:
+            logger.setLevel(logging.INFO)
+    for logger in loggers:
+        logger.addHandler(scanner)
+    try:
+        yield
+    finally:
+        for logger in loggers:
+            logger.removeHandler(scanner)
+        for logger, level in zip(raised, levels, strict=True):
+            logger.setLevel(level)
+    assert scanner.leaks == [], "a configured secret is in the log"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -82,6 +112,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "failing_pushes: the test stores pushes that fail to apply on purpose (the end-of-test "
         "check that every stored push applies is off)",
+    )
+    config.addinivalue_line(
+        "markers",
+        "sends_secret_in_address: the test sends a configured secret in an address on purpose (its "
+        "own client's request lines are not searched for secrets)",
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 
+from handlers.redact import hide, protect_logs
 from service.outbox import JobFailed, JobRefused
 from service.settings import Secret, Settings
 
@@ -85,6 +86,10 @@ def configured(settings: Settings) -> dict[str, Sink]:
 async def post(client: httpx.AsyncClient, sink: Sink, content: bytes, headers: dict[str, str]) -> None:
     """POST a body to a webhook sink; raise what the outbox should do when it failed."""
     assert sink.url is not None
+    # The URL is the sink's secret (a Slack incoming webhook holds its token), and httpx logs
+    # every URL it posts to: out of its records.
+    hide(sink.url.reveal())
+    protect_logs()
     try:
         response = await client.post(
             sink.url.reveal(),

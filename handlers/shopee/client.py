@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -34,6 +33,7 @@ from handlers.errors import (
     RateLimited,
     RequestRejected,
 )
+from handlers.redact import SECRET_QUERY, RedactSecrets, protect_logs
 from handlers.shopee.order_answers import (
     OrderDetail,
     OrderListPage,
@@ -49,7 +49,16 @@ from handlers.shopee.order_answers import (
 )
 from handlers.shopee.signing import api_signature
 
-__all__ = ["OrderDetail", "OrderListPage", "PackageDetail", "ShopRelation", "ShopeeClient", "TokenPair"]
+__all__ = [
+    "OrderDetail",
+    "OrderListPage",
+    "PackageDetail",
+    "RedactSecrets",
+    "ShopRelation",
+    "ShopeeClient",
+    "TokenPair",
+    "protect_logs",
+]
 
 PLATFORM = "shopee"
 ORDER_LIST_PATH = "/api/v2/order/get_order_list"
@@ -119,36 +128,6 @@ def error_kind(code: str, message: str = "") -> str | None:
     return None
 
 log = logging.getLogger("orderwatch.shopee")
-
-_SECRET_QUERY = re.compile(r"(?i)(?<![\w-])((?:access_token|refresh_token|sign)=)[^&\s\"'#>]+")
-_PROTECTED_LOGGERS = ("httpx", "httpcore.connection", "httpcore.http11", "httpcore.http2", "httpcore.proxy")
-
-
-class RedactSecrets(logging.Filter):
-    """Rewrites a record whose text has ``access_token=``, ``refresh_token=`` or ``sign=``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # a record that cannot format is not ours to judge
-            return True
-        cleaned = _SECRET_QUERY.sub(r"\1[redacted]", text)
-        if cleaned != text:
-            record.msg, record.args = cleaned, None
-        return True
-
-
-def protect_logs(names: Sequence[str] = _PROTECTED_LOGGERS) -> None:
-    """Install :class:`RedactSecrets` on the loggers that print request URLs (idempotent).
-
-    A logger's filters see the records created on that logger, before any handler, so
-    this holds whatever handlers or levels the application configures.
-    """
-    for name in names:
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
-            logger.addFilter(RedactSecrets())
-
 
 class ShopeeClient:
     """Calls the Shopee Open API v2 for one partner (app)."""
@@ -447,4 +426,4 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         if secret and len(secret) >= 4:
             text = text.replace(secret, "***")
-    return _SECRET_QUERY.sub(r"\1[redacted]", text)
+    return SECRET_QUERY.sub(r"\1[redacted]", text)

@@ -33,6 +33,7 @@ def _orders_shown(page: str) -> list[str]:
     return re.findall(r'<tr data-order="([^"]+)">', page)
 
 
+@pytest.mark.sends_secret_in_address
 def test_without_a_token_the_dashboard_asks_for_one(base: str) -> None:
     for path in ("/", "/orders/shopee/X1", "/?token=viewer-token-1"):
         answer = httpx.get(base + path)

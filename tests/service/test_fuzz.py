@@ -656,6 +656,7 @@ def queries(draw: st.DrawFn) -> tuple[str, tuple[str, ...]]:
     return (f"?{text}" if text else ""), carries
 
 
+@pytest.mark.sends_secret_in_address  # a configured token in the query, to see it refused
 @budget("test_garbage_ids_and_query_parameters_are_answered_below_500")
 @given(
     route=st.sampled_from(ROUTES),

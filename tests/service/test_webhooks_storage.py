@@ -15,7 +15,6 @@ import sqlalchemy as sa
 from service.db import Database
 from service.models import Event as EventRow
 from service.models import Push
-from service.outage import OUTAGE
 from service.settings import Secret, Settings
 from service.spool import Spool
 from tests.shopee_pushes import (
@@ -120,7 +119,6 @@ def test_storage_down_is_503_and_recovers_without_a_restart(
     receiver: Receiver, db: Database, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     body = status_push(SN, "READY_TO_SHIP")
-    OUTAGE.served()  # the outage of another test in this process is over
     caplog.clear()
     working, reading, spool = db.engine, db.read_engine, db.spool
     broken = sa.create_engine(f"sqlite:///{tmp_path}/no-such-directory/down.db")
