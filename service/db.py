@@ -165,10 +165,11 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A writing transaction: committed on success, rolled back on error."""
+        started = self.outage.now()
         try:
             with self.writing(), self.engine.begin() as conn:
                 yield conn
-            self.outage.served()
+            self.outage.served(started)
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:
@@ -199,10 +200,11 @@ class Database:
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A reading transaction."""
+        started = self.outage.now()
         try:
             with self.read_engine.begin() as conn:
                 yield conn
-            self.outage.served()
+            self.outage.served(started)
         except sa.exc.OperationalError as exc:
             raise StorageUnavailable(_describe(exc)) from exc
         except self._driver_operational as exc:

@@ -42,12 +42,19 @@ class Outage:
         else:
             log.debug("still unavailable: %s", reason)
 
-    def served(self) -> None:
-        """The database answered: ends an outage (a cheap look when there is none)."""
+    def now(self) -> float:
+        """When a piece of work starts, to hand to :meth:`served` once it succeeds."""
+        return self._clock()
+
+    def served(self, started: float) -> None:
+        """Work begun at ``started`` succeeded: it ends an outage that began before it (work
+        that began earlier and finishes meanwhile says nothing); a cheap look when none."""
         if self._since is None:
             return
         with self._lock:
             since, refused = self._since, self._refused
+            if since is None or started < since:
+                return
             self._since, self._refused = None, 0
         if since is not None:
             log.warning(

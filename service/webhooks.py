@@ -95,12 +95,13 @@ class ShopeePush:
         except MalformedPush as exc:
             raise _reject(scope, 400, "malformed_push", str(exc), code=document.get("code")) from None
         committer: PushCommitter = state.push_committer
+        started = state.db.outage.now()
         try:
             stored = await committer.submit(Received(PLATFORM, push, body, document))
         except StorageUnavailable:
             _count(scope, push.code, "storage_unavailable")  # each one counted; logged once an outage
             raise
-        state.db.outage.served()
+        state.db.outage.served(started)
         state.push_counts[(str(push.code), "stored" if stored else "duplicate")] += 1
         await _answer(send, 200)
 
