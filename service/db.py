@@ -7,7 +7,6 @@ PostgreSQL uses row locks (``SELECT … FOR UPDATE``) and retries on deadlock.
 
 from __future__ import annotations
 
-import os
 import random
 import sqlite3
 import threading
@@ -22,14 +21,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from service.outage import Outage
-
-try:
-    import fcntl
-except ImportError:  # not on POSIX: SQLite's own lock alone keeps processes apart
-    fcntl = None  # type: ignore[assignment]
+from service.spool import Spool, spool_file
+from service.sqlite import AUTOCHECKPOINT_PAGES, WriteTurn, turn_file
 
 T = TypeVar("T")
-AUTOCHECKPOINT_PAGES = 16_000  # about 64 MB of WAL
 
 
 class StorageUnavailable(Exception):
@@ -74,73 +69,15 @@ def _sqlite_engine(url: str, immediate: bool) -> Engine:
     return engine
 
 
-class WriteTurn:
-    """Writers of one SQLite file take turns: within the process on a lock, and between
-    processes on an ``flock`` of a file beside it.
-
-    SQLite lets one writer in at a time; a writer that finds the lock taken sleeps and
-    polls (1 to 100 ms at a time), so a writer would wait far longer than the other's
-    transaction takes. Taking turns instead hands the turn over at once: the kernel wakes
-    the ``flock``'s waiters as soon as it is freed. Re-entrant within a thread.
-    """
-
-    def __init__(self, path: str | None) -> None:
-        self.path = path  # None: in memory, or not on POSIX: SQLite's own lock alone
-        self._lock = threading.RLock()
-        self._depth = 0
-        self._fd: tuple[int, int] | None = None  # (pid, fd): a forked child opens its own
-
-    def __enter__(self) -> None:
-        self._lock.acquire()
-        self._depth += 1
-        if self._depth == 1:
-            fd = self._descriptor()
-            if fd is not None:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    self._depth -= 1
-                    self._lock.release()
-                    raise
-
-    def __exit__(self, *exc: object) -> None:
-        try:
-            if self._depth == 1 and self._fd is not None and self._fd[0] == os.getpid():
-                fcntl.flock(self._fd[1], fcntl.LOCK_UN)
-        finally:
-            self._depth -= 1
-            self._lock.release()
-
-    def _descriptor(self) -> int | None:
-        # Opened once per process: a file descriptor inherited across fork would share
-        # its lock with the parent instead of excluding it.
-        if self.path is None or fcntl is None:
-            return None
-        pid = os.getpid()
-        if self._fd is None or self._fd[0] != pid:
-            try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-            except OSError:  # a read-only directory, say: SQLite's own lock still holds
-                self.path = None
-                return None
-            self._fd = (pid, fd)
-        return self._fd[1]
-
-    def close(self) -> None:
-        """Close the lock file (it is opened again if the turn is taken again)."""
-        if self._fd is not None and self._fd[0] == os.getpid():
-            os.close(self._fd[1])
-        self._fd = None
-
-
 class Database:
     """The engines and the transaction helpers every component shares."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.dialect = sa.engine.make_url(url).get_backend_name()
-        self._turn = WriteTurn(_turn_file(url)) if self.dialect == "sqlite" else None
-        self._spool: Any = None  # service.spool.Spool, opened on first use
+        self._turn = WriteTurn(turn_file(url)) if self.dialect == "sqlite" else None
+        self._spool: Spool | None = None  # opened on first use
+        self._spool_opened = False
         self.outage = Outage()  # one warning per outage of this database (service/outage.py)
         if self.dialect == "sqlite":
             self.engine = _sqlite_engine(url, immediate=True)
@@ -186,16 +123,14 @@ class Database:
             yield
 
     @property
-    def spool(self) -> Any:
-        """The push spool beside a SQLite database file (a :class:`service.spool.Spool`),
-        or None: on PostgreSQL and for an in-memory database pushes go straight to
-        ``pushes``."""
-        if self._spool is None and self.dialect == "sqlite":
-            from service.spool import Spool, spool_file
-
+    def spool(self) -> Spool | None:
+        """The push spool beside a SQLite database file, or None: on PostgreSQL and for an
+        in-memory database pushes go straight to ``pushes``."""
+        if not self._spool_opened and self.dialect == "sqlite":
             path = spool_file(self.url)
-            self._spool = Spool(path) if path else False
-        return self._spool or None
+            self._spool = Spool(path) if path else None
+            self._spool_opened = True
+        return self._spool
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
@@ -287,17 +222,10 @@ class Database:
             self.read_engine.dispose()
         if self._turn is not None:
             self._turn.close()
-        if self._spool:
+        if self._spool is not None:
             self._spool.close()
         self._spool = None
-
-
-def _turn_file(url: str) -> str | None:
-    # The file whose flock is the cross-process write turn; none for an in-memory database.
-    path = sa.engine.make_url(url).database
-    if not path or path == ":memory:" or path.startswith("file:"):
-        return None
-    return path + "-writelock"
+        self._spool_opened = False
 
 
 def _retryable(exc: BaseException) -> bool:

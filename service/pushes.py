@@ -30,6 +30,7 @@ import sqlalchemy as sa
 
 from service.db import Database, StorageUnavailable
 from service.models import Push
+from service.spool import Spool
 
 log = logging.getLogger("orderwatch.pushes")
 
@@ -91,8 +92,8 @@ def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None 
         for key, i in first.items()
         for item in (pushes[i],)
     )
-    if db.spool is not None:
-        new = _spool(db, rows, received)
+    if (spool := db.spool) is not None:
+        new = _spool(db, spool, rows, received)
         return [key in new and first[key] == i for i, key in enumerate(keys)]
     write = _write_postgres if db.is_postgres else _write_sqlite
     for attempt in range(3):
@@ -120,13 +121,13 @@ def store_pushes(db: Database, pushes: Sequence[Received], now: datetime | None 
     return [key in new and first[key] == i for i, key in enumerate(keys)]
 
 
-def _spool(db: Database, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[str]:
+def _spool(db: Database, spool: Spool, rows: Sequence[tuple[Any, ...]], now: datetime) -> set[str]:
     # A SQLite database file: into the spool (service/spool.py), so that storing never
     # waits for an applying transaction. A body already in ``pushes`` is a duplicate; a
     # body copied there meanwhile is found there by the applier, which only drops it.
     try:
         known = _stored_keys(db, [row[0] for row in rows])
-        return cast(set[str], db.spool.add([row for row in rows if row[0] not in known], _sqlite_time(now)))
+        return spool.add([row for row in rows if row[0] not in known], _sqlite_time(now))
     except (sa.exc.DBAPIError, sqlite3.OperationalError) as exc:
         cause = getattr(exc, "orig", exc)
         raise StorageUnavailable(f"database unavailable: {type(cause).__name__}: {cause}") from exc

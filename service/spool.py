@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from service.db import AUTOCHECKPOINT_PAGES, WriteTurn
+from service.sqlite import AUTOCHECKPOINT_PAGES, WriteTurn
 
 LAYOUT = 1  # PRAGMA user_version of a spool made by this code
 ROWS_PER_INSERT = 2000  # 6 parameters a row, under SQLite's 32,766

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from service.db import Database, _turn_file
+from service.db import Database
+from service.sqlite import turn_file
 
 HOLD = 0.4  # seconds the other process keeps the turn
 
@@ -21,7 +22,7 @@ def _holder(url: str, ready: Path) -> subprocess.Popen[bytes]:
     code = textwrap.dedent(
         f"""
         import pathlib, time
-        from service.db import Database, _turn_file
+        from service.db import Database
         db = Database({url!r})
         with db.writing():
             pathlib.Path({str(ready)!r}).write_text("held")
@@ -94,4 +95,4 @@ def test_the_turn_is_reentrant_within_a_thread_and_exclusive_between_threads(sql
     ],
 )
 def test_the_turn_file_lies_beside_the_database_file(url: str, expected: str | None) -> None:
-    assert _turn_file(url) == expected
+    assert turn_file(url) == expected
