@@ -1,4 +1,6 @@
-"""API tokens with ``viewer`` and ``operator`` roles, compared in constant time."""
+"""Who is calling: the API token a request bears, compared in constant time, and whether its
+role may do what is asked. The tokens themselves are settings (service/settings.py); their
+names are re-exported here for the callers that import them from this module."""
 
 from __future__ import annotations
 
@@ -9,18 +11,9 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from service.errors import ApiError
-from service.settings import ConfigurationError, Secret, Settings
+from service.settings import ROLES, Settings, Token, parse_tokens
 
-ROLES = ("viewer", "operator")
-
-
-@dataclass(frozen=True)
-class Token:
-    """A configured API token: who holds it and what it may do."""
-
-    name: str
-    secret: Secret
-    role: str
+__all__ = ["ROLES", "Caller", "Token", "authorize", "identify", "is_loopback", "parse_tokens"]
 
 
 @dataclass(frozen=True)
@@ -33,21 +26,6 @@ class Caller:
     def may(self, role: str) -> bool:
         """True when this caller holds ``role`` or a stronger one."""
         return ROLES.index(self.role) >= ROLES.index(role)
-
-
-def parse_tokens(text: str | None) -> tuple[Token, ...]:
-    """Parse ``name:token:role,…``; :class:`ConfigurationError` names the bad entry."""
-    if not text:
-        return ()
-    tokens = []
-    for number, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), start=1):
-        parts = entry.split(":")
-        if len(parts) != 3 or not all(parts) or parts[2] not in ROLES:
-            raise ConfigurationError(
-                f"ORDERWATCH_API_TOKENS entry {number} must be name:token:role with role viewer or operator"
-            )
-        tokens.append(Token(parts[0], Secret(parts[1]), parts[2]))
-    return tuple(tokens)
 
 
 def identify(tokens: tuple[Token, ...], authorization: str | None) -> Caller | None:

@@ -7,13 +7,9 @@ import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from starlette.config import Config
-
-if TYPE_CHECKING:
-    from service.auth import Token
 
 DEFAULT_DATABASE_URL = "sqlite:///orderwatch.db"
 SHOPEE_API_BASE = "https://partner.shopeemobile.com"
@@ -36,6 +32,33 @@ class Secret(str):
     def reveal(self) -> str:
         """The secret's value, for signing only."""
         return str.__str__(self)
+
+
+ROLES = ("viewer", "operator")  # weakest first: a role may do what those before it may
+
+
+@dataclass(frozen=True)
+class Token:
+    """A configured API token: who holds it and what it may do."""
+
+    name: str
+    secret: Secret
+    role: str
+
+
+def parse_tokens(text: str | None) -> tuple[Token, ...]:
+    """Parse ``name:token:role,…``; :class:`ConfigurationError` names the bad entry."""
+    if not text:
+        return ()
+    tokens = []
+    for number, entry in enumerate(filter(None, (e.strip() for e in text.split(","))), start=1):
+        parts = entry.split(":")
+        if len(parts) != 3 or not all(parts) or parts[2] not in ROLES:
+            raise ConfigurationError(
+                f"ORDERWATCH_API_TOKENS entry {number} must be name:token:role with role viewer or operator"
+            )
+        tokens.append(Token(parts[0], Secret(parts[1]), parts[2]))
+    return tuple(tokens)
 
 
 @dataclass(frozen=True)
@@ -104,8 +127,6 @@ class Settings:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Build settings from ``environ`` (the process environment by default)."""
-        from service.auth import parse_tokens
-
         config = Config(environ=dict(os.environ if environ is None else environ))
         url = config("ORDERWATCH_DATABASE_URL", default=DEFAULT_DATABASE_URL)
         if not url.startswith(("sqlite", "postgresql")):
