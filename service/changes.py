@@ -27,11 +27,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import bulk
+from service.batch import Writes
 from service.models import Change, Transition
 from service.models import Event as EventRow
 
 if TYPE_CHECKING:
-    from service.store_writes import Writes
     from statemachines.aggregate import OrderAggregate
 
 CHANGES = cast(sa.Table, Change.__table__)

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import shops, store, store_writes
+from service.batch import Writes
 from service.db import Database
 from service.models import Event as EventRow
 from statemachines.aggregate import OrderAggregate, Result
@@ -107,7 +108,7 @@ def apply_orders(
         journals, recorded = store.load_journal(conn, late)
     policies = shops.arrange_policies(conn, [(k[0], rows[k].shop_id) for k in keys])
     results: dict[int, Result] = {}
-    writes = store_writes.Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
+    writes = Writes(history=store.load_history(conn, [rows[k].id for k in journals]))
     folded: list[tuple[OrderKey, OrderAggregate]] = []
     for key in keys:
         row = rows[key]

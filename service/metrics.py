@@ -47,7 +47,7 @@ class TransitionCounts:
         self._counts: Counter[tuple[str, str, str]] = Counter()
 
     def add(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Count history rows laid out as ``store_writes.TRANSITION_COLUMNS``."""
+        """Count history rows laid out as ``batch.TRANSITION_COLUMNS``."""
         counted = Counter(("package" if r[3] else "order", r[4], r[5]) for r in rows)
         if counted:
             with self._lock:

@@ -1,106 +1,29 @@
 """Rows out for ingest: a batch's folded orders written, with their packages, history,
 outbox jobs and alerts; and the orders' ship-by deadlines.
 
-Everything a batch changes is gathered in :class:`Writes` first, so each table gets one
-executemany.
+Everything a batch changes is gathered in :class:`service.batch.Writes` first, so each
+table gets one executemany.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Row
+from sqlalchemy.engine import Connection
 
 from service import bulk, changes, metrics
+from service.batch import ORDER_COLUMNS, PACKAGE_COLUMNS, TRANSITION_COLUMNS, Writes
 from service.models import Alert, OutboxJob
 from service.store import EVENTS, ORDERS, PACKAGES, TRANSITIONS, OrderKey, chunks, ids_in, keys_in
-from statemachines.aggregate import Action, Change, OrderAggregate, Result
+from statemachines.aggregate import Action, OrderAggregate
 from statemachines.events import Event
 from statemachines.machines import ORDER, PACKAGE
 
 OUTBOX = cast(sa.Table, OutboxJob.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
-
-ORDER_COLUMNS = (
-    "id", "shop_id", "main_shop_id", "state", "held_from", "platform_status", "last_key",
-    "created_at", "updated_at",
-)  # fmt: skip
-PACKAGE_COLUMNS = (
-    "id", "package_id", "state", "held_from", "attempts", "platform_status", "carrier",
-    "tracking_number", "provisional", "created_at", "updated_at",
-)  # fmt: skip
-TRANSITION_COLUMNS = (
-    "order_pk", "platform", "order_id", "package_id", "from_state", "to_state", "trigger", "at",
-    "source", "event_id", "catch_up",
-)  # fmt: skip
-
-
-@dataclass
-class Writes:
-    """Everything a batch writes, gathered so each table gets one executemany."""
-
-    orders: list[tuple[Any, ...]] = field(default_factory=list)
-    package_updates: list[tuple[Any, ...]] = field(default_factory=list)
-    package_inserts: list[dict[str, Any]] = field(default_factory=list)
-    package_deletes: list[int] = field(default_factory=list)
-    renames: list[dict[str, Any]] = field(default_factory=list)
-    transitions: list[tuple[Any, ...]] = field(default_factory=list)
-    actions: list[tuple[OrderAggregate, Action]] = field(default_factory=list)
-    rebuilt: set[int] = field(default_factory=set)
-    history: dict[int, list[tuple[int, Change]]] = field(default_factory=dict)
-    transition_deletes: list[int] = field(default_factory=list)
-    touched: dict[OrderKey, tuple[int, OrderAggregate]] = field(default_factory=dict)
-    outcomes: dict[int, Result] = field(default_factory=dict)
-
-    def add(self, row: Row[Any], package_rows: Sequence[Row[Any]], agg: OrderAggregate) -> None:
-        """Gather the writes for one folded order."""
-        rebuilt = row.id in self.rebuilt
-        created = agg.created_at or row.created_at
-        order = (
-            row.id, agg.shop_id, agg.main_shop_id, agg.state, agg.subject.held_from,
-            agg.platform_status, agg.last_key, created, agg.updated_at or created,
-        )  # fmt: skip
-        if order != tuple(getattr(row, name) for name in ORDER_COLUMNS):
-            self.orders.append(order)
-        by_id = {p.package_id: p for p in package_rows}
-        for old, new in agg.renamed.items():
-            if old in by_id and not rebuilt:
-                by_id[new] = by_id.pop(old)
-                self.renames.append({"b_order_pk": row.id, "b_old": old, "new": new})
-        for package in agg.packages.values():
-            values = (
-                package.package_id, package.subject.state, package.subject.held_from,
-                package.subject.attempts, package.platform_status, package.carrier,
-                package.tracking_number, package.provisional, package.created_at or created,
-                package.updated_at or package.created_at or created,
-            )  # fmt: skip
-            existing = by_id.pop(package.package_id, None)
-            if existing is None:
-                self.package_inserts.append(dict(zip(PACKAGE_COLUMNS[1:], values, strict=True)))
-                self.package_inserts[-1].update(order_pk=row.id, platform=agg.platform, order_id=agg.order_id)
-            elif values != tuple(getattr(existing, name) for name in PACKAGE_COLUMNS[1:]):
-                self.package_updates.append((existing.id, *values))
-        if rebuilt:
-            self.package_deletes.extend(p.id for p in by_id.values())
-        changes: Sequence[Change] = agg.changes
-        if rebuilt:
-            # Keep the history rows the refold reproduced; rewrite from the first change.
-            stored = self.history.get(row.id, [])
-            same = 0
-            for (_, before), after in zip(stored, changes, strict=False):
-                if before != after:
-                    break
-                same += 1
-            self.transition_deletes.extend(pk for pk, _ in stored[same:])
-            changes = changes[same:]
-        head = (row.id, agg.platform, agg.order_id)
-        self.transitions.extend(head + tuple(change) for change in changes)
-        self.actions.extend((agg, action) for action in agg.actions())
-        self.touched[(agg.platform, agg.order_id)] = (row.id, agg)
 
 
 def write(conn: Connection, writes: Writes, now: datetime) -> None:
