@@ -35,6 +35,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -316,7 +317,7 @@ def run_backend(name: str, url: str, orders: int, requests: int, show_plans: boo
             for scenario in SCENARIOS:
                 say(f"[{name}] bare: {scenario.name}")
                 bare_ms[scenario.name] = timed(
-                    lambda s=scenario: client.get("/v1/orders", params={"body": s.name}), requests
+                    partial(client.get, "/v1/orders", params={"body": scenario.name}), requests
                 )
     sql_ms: dict[str, list[float]] = {}
     engine = sa.create_engine(url)

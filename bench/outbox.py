@@ -269,7 +269,7 @@ class Orderwatch(System):
                 conn.exec_driver_sql("TRUNCATE outbox RESTART IDENTITY")
             now = datetime.now(UTC)
             past = now - timedelta(minutes=1)
-            rows = [
+            rows: list[dict[str, Any]] = [
                 {
                     "key": f"bench:noop:{i}",
                     "kind": "noop",

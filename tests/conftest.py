@@ -131,7 +131,7 @@ def unapplicable_pushes(db: Database) -> list[str]:
     with db.read() as conn:
         left = conn.execute(unsettled).scalar_one()
     spool = spool_file(db.url) if not db.is_postgres else None
-    if not left and not (spool and os.path.exists(spool) and db.spool.count()):
+    if not left and not (spool and os.path.exists(spool) and db.spool is not None and db.spool.count()):
         return []
     for _ in range(1000):
         if not pending_count(db):

@@ -99,7 +99,8 @@ def _json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, int | float):
         return "number"
-    return {str: "string", list: "array", dict: "object"}[type(value)]
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names[type(value)]
 
 
 TABLE_TYPES = {"Number": "number", "String": "string", "Boolean": "boolean", "Object": "object",

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from functools import partial
 
 import httpx
 import pytest
@@ -57,8 +58,12 @@ def test_under_failures_and_lost_answers_every_order_is_arranged_once_or_dead_le
         sandbox.create_order(SHOP, order_sn=f"2511FLT{n:04d}", status="READY_TO_SHIP") for n in range(ORDERS)
     ]
     world.wait("the pushes", lambda: sandbox.pushes.stats().pending == 0)
+
+    def approved(order_sn: str) -> bool:
+        return bool(world.order(order_sn).get("state") == "approved")
+
     for order in orders:
-        world.wait("the paid order", lambda sn=order.order_sn: world.order(sn).get("state") == "approved")
+        world.wait("the paid order", partial(approved, order.order_sn))
     steps = ["start_picking", "pack", "mark_ready"]
     sandbox.logistics.faults = LogisticsFaults(
         rate=0.3, kinds=("500", "429"), lose_rate=0.1, lose_kinds=("500", "drop")

@@ -284,7 +284,7 @@ def partner_call(world: World, path: str, body: dict[str, Any] | None = None) ->
     """A partner-level call (no shop, no token), signed over partner id, path and timestamp."""
     timestamp = world.sandbox.clock.now()
     sign = hmac.new(KEY.encode(), f"{PARTNER_ID}{path}{timestamp}".encode(), hashlib.sha256).hexdigest()
-    query = {"partner_id": PARTNER_ID, "timestamp": timestamp, "sign": sign}
+    query: dict[str, str | int] = {"partner_id": PARTNER_ID, "timestamp": timestamp, "sign": sign}
     if body is None:
         return world.http.get(path, params=query)
     return world.http.post(path, params=query, content=orjson.dumps(body))

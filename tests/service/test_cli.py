@@ -24,9 +24,10 @@ def run(
     *args: str, url: str, environ: dict[str, str] | None = None, **kwargs: object
 ) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **(environ or {}), "ORDERWATCH_DATABASE_URL": url}
-    return subprocess.run(
+    done: subprocess.CompletedProcess[str] = subprocess.run(
         [*ORDERWATCH, *args], env=env, capture_output=True, text=True, timeout=120, **kwargs
-    )  # type: ignore[call-overload, no-any-return]
+    )  # type: ignore[call-overload]
+    return done
 
 
 def free_port() -> int:

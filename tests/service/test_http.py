@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,7 +34,7 @@ def test_health_and_readiness(api: httpx.Client) -> None:
     assert api.get("/readyz").status_code == 200
 
 
-def test_readiness_fails_when_the_database_is_gone(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_readiness_fails_when_the_database_is_gone(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-dir" / "x.db"
     settings = Settings(database_url=f"sqlite:///{missing}")
     with serve(create_app(settings)) as base:
@@ -81,9 +82,11 @@ def test_listing_filters_and_pages_with_a_cursor(db: Database, api: httpx.Client
     events.append(order_event("OUT1", "UNPAID", 30, shop_id="outlet-7", main_shop_id="main-1"))
     ingest(db, events)
     seen: list[str] = []
-    cursor = None
+    cursor: str | None = None
     while True:
-        params = {"state": "approved", "limit": 5} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"state": "approved", "limit": 5}
+        if cursor:
+            params["cursor"] = cursor
         page = api.get("/v1/orders", params=params).json()
         seen += [o["order_id"] for o in page["orders"]]
         assert all(o["state"] == "approved" for o in page["orders"])

@@ -111,7 +111,7 @@ def test_a_bug_folding_one_order_leaves_its_events_with_the_error_and_others_app
 ) -> None:
     original = OrderAggregate.apply
 
-    def broken(self: OrderAggregate, item):  # type: ignore[no-untyped-def]
+    def broken(self: OrderAggregate, item):
         if self.order_id == "BAD":
             raise RuntimeError("boom")
         return original(self, item)
@@ -127,7 +127,7 @@ def test_a_bug_folding_one_order_leaves_its_events_with_the_error_and_others_app
 
 
 def test_a_failed_write_leaves_nothing_behind(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    def failing(*_args, **_kwargs):  # type: ignore[no-untyped-def]
+    def failing(*_args, **_kwargs):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(store_writes, "write", failing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -62,7 +63,7 @@ def live(db: Database, database_url: str) -> Iterator[Live]:
 
 @SCHEMA.parametrize()
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
-def test_the_live_app_answers_as_its_openapi_document_says(case: schemathesis.Case, live: Live) -> None:
+def test_the_live_app_answers_as_its_openapi_document_says(case: schemathesis.Case[Any], live: Live) -> None:
     case.call_and_validate(
         base_url=live.base, headers={"Authorization": f"Bearer {OPERATOR}"}, checks=CHECKS, timeout=10
     )

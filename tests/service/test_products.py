@@ -22,6 +22,7 @@ from service import product_views, products
 from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database
+from service.products import PollReport
 from service.settings import Secret, Settings
 from tests.handlers.coupang.product_bodies import valid_body
 from tests.live_server import serve
@@ -41,10 +42,10 @@ class World:
     coupang: httpx.Client  # the sandbox, for its control endpoints
     api: httpx.Client  # orderwatch, as an operator
 
-    def poll(self) -> products.PollReport:
+    def poll(self) -> PollReport:
         """One round of the product poll, as the Coupang poller runs it."""
 
-        async def run() -> products.PollReport:
+        async def run() -> PollReport:
             async with products_client(self.settings) as client:
                 return await products.poll_products(self.settings, self.db, client)
 

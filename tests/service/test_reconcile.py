@@ -114,13 +114,14 @@ def live(sandbox: ShopeeSandbox, rng: random.Random, order_sn: str) -> None:
             ("CANCELLED", []),
         ]
     else:
-        steps = [
+        delivery: list[tuple[str, list[dict[str, Any]]]] = [
             ("READY_TO_SHIP", [{"logistics_status": "LOGISTICS_READY"}]),
             ("PROCESSED", [{"logistics_status": "LOGISTICS_REQUEST_CREATED", "tracking_no": True}]),
             ("SHIPPED", [{"logistics_status": "LOGISTICS_PICKUP_DONE"}]),
             ("TO_CONFIRM_RECEIVE", [{"logistics_status": "LOGISTICS_DELIVERY_DONE"}]),
             ("COMPLETED", []),
-        ][: rng.randint(1, 5)]
+        ]
+        steps = delivery[: rng.randint(1, 5)]
     for status, packages in steps:
         sandbox.move(order_sn, status=status, packages=packages, advance=rng.choice((0, 1, 1, 5, 60)))
 

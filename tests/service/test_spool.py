@@ -54,6 +54,12 @@ def pushes(count: int, first: int = 0) -> list[Received]:
     return made
 
 
+def spool_of(db: Database) -> Spool:
+    """The database's spool, which a SQLite file always has."""
+    assert db.spool is not None
+    return db.spool
+
+
 def rows(db: Database, table: type[Push] | type[EventRow]) -> int:
     with db.read() as conn:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
@@ -66,9 +72,9 @@ def test_the_spool_lies_beside_a_database_file_and_memory_has_none(tmp_path: Pat
 
 def test_a_push_is_spooled_then_copied_into_pushes_applied_and_unspooled(db: Database) -> None:
     assert store_pushes(db, pushes(5), NOW) == [True] * 5
-    assert db.spool.count() == 5 and rows(db, Push) == 0 and pending_count(db) == 5
+    assert spool_of(db).count() == 5 and rows(db, Push) == 0 and pending_count(db) == 5
     assert apply_pending(db, now=NOW) == Applied(pushes=5, events=5)
-    assert db.spool.count() == 0 and rows(db, Push) == 5 and pending_count(db) == 0
+    assert spool_of(db).count() == 0 and rows(db, Push) == 5 and pending_count(db) == 0
     with db.read() as conn:
         stored = conn.execute(sa.select(Push.received_at, Push.applied_at, Push.body)).all()
     assert {(r.received_at, r.applied_at) for r in stored} == {(NOW, NOW)}
@@ -107,10 +113,10 @@ def test_a_stop_between_the_apply_and_the_unspooling_applies_nothing_twice(
     with monkeypatch.context() as patched:  # the process dies right after its commit
         patched.setattr(service.inbox, "_forget", lambda db, spooled: None)
         assert apply_pending(db, now=NOW) == Applied(pushes=4, events=4)
-    assert db.spool.count() == 4 and rows(db, EventRow) == 4
+    assert spool_of(db).count() == 4 and rows(db, EventRow) == 4
     store_pushes(db, pushes(2, first=4), NOW)
     assert apply_pending(db, now=NOW) == Applied(pushes=2, events=2)
-    assert db.spool.count() == 0 and rows(db, Push) == 6 and rows(db, EventRow) == 6
+    assert spool_of(db).count() == 0 and rows(db, Push) == 6 and rows(db, EventRow) == 6
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(Push.applied_at.is_(None))).scalar_one() == 0
 
@@ -120,7 +126,7 @@ def test_a_push_already_in_pushes_is_a_duplicate_and_is_not_spooled_again(db: Da
     store_pushes(db, first, NOW)
     apply_pending(db, now=NOW)
     assert store_pushes(db, [*first, *pushes(1, first=2)], NOW) == [False, False, True]
-    assert db.spool.count() == 1
+    assert spool_of(db).count() == 1
     assert store_pushes(db, pushes(1, first=2), NOW) == [False]  # spooled already
 
 
@@ -130,7 +136,7 @@ def test_a_batch_that_fails_is_applied_one_by_one_from_pushes(db: Database) -> N
     store_pushes(db, [*good, refused], NOW)
     done = apply_pending(db, now=NOW)
     assert (done.pushes, done.failed) == (4, 1)
-    assert db.spool.count() == 0 and pending_count(db) == 0 and rows(db, EventRow) == 3
+    assert spool_of(db).count() == 0 and pending_count(db) == 0 and rows(db, EventRow) == 3
 
 
 def test_a_spool_made_by_a_newer_orderwatch_is_refused(tmp_path: Path) -> None:
@@ -145,13 +151,13 @@ def test_a_spool_made_by_a_newer_orderwatch_is_refused(tmp_path: Path) -> None:
 
 def test_the_serving_process_checkpoints_the_spool_so_that_storing_does_not(db: Database) -> None:
     store_pushes(db, pushes(200), NOW)
-    spool_file_size = Path(db.spool.path).stat().st_size
+    spool_file_size = Path(spool_of(db).path).stat().st_size
     # Committing did not checkpoint (a plain connection would, past 1,000 pages)...
-    assert db.spool._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 1000
-    assert Path(db.spool.path + "-wal").stat().st_size > spool_file_size
+    assert spool_of(db)._connection().execute("PRAGMA wal_autocheckpoint").fetchone()[0] > 1000
+    assert Path(spool_of(db).path + "-wal").stat().st_size > spool_file_size
     with db.checkpoints(every=0.01):  # ...the serving process's checkpoint thread does
         deadline = time.monotonic() + 10
-        while Path(db.spool.path).stat().st_size == spool_file_size:
+        while Path(spool_of(db).path).stat().st_size == spool_file_size:
             assert time.monotonic() < deadline, "the spool was never checkpointed"
             time.sleep(0.01)
 
@@ -160,7 +166,7 @@ def test_a_web_process_without_the_applier_checkpoints_the_spool_but_not_the_dat
     store_pushes(db, pushes(200), NOW)
     apply_pending(db, now=NOW)  # the database's WAL now holds the applied orders
     database = Path(str(sa.engine.make_url(db.url).database))
-    sizes = database.stat().st_size, Path(db.spool.path).stat().st_size
+    sizes = database.stat().st_size, Path(spool_of(db).path).stat().st_size
 
     def wait_until_grown(path: Path, size: int) -> None:
         deadline = time.monotonic() + 10
@@ -169,7 +175,7 @@ def test_a_web_process_without_the_applier_checkpoints_the_spool_but_not_the_dat
             time.sleep(0.01)
 
     with db.checkpoints(every=0.01, database=False):
-        wait_until_grown(Path(db.spool.path), sizes[1])
+        wait_until_grown(Path(spool_of(db).path), sizes[1])
         time.sleep(0.1)
     assert database.stat().st_size == sizes[0], "the database was checkpointed"
     with db.checkpoints(every=0.01):  # orderwatch worker's, or serve's with the applier

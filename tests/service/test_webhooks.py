@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import pytest
+from starlette.types import Message, Scope
 
 from service.app import create_app
 from service.db import Database
@@ -262,8 +263,8 @@ def test_a_content_length_that_understates_the_body_is_no_way_past_the_limit(
     body = padded_push(MIB + 1)
     incoming = [{"type": "http.request", "body": part, "more_body": True} for part in chunks(body)]
     incoming.append({"type": "http.request", "body": b"", "more_body": False})
-    sent: list[dict[str, Any]] = []
-    scope = {
+    sent: list[Message] = []
+    scope: Scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
@@ -283,10 +284,10 @@ def test_a_content_length_that_understates_the_body_is_no_way_past_the_limit(
         "state": {},
     }
 
-    async def receive() -> dict[str, Any]:
+    async def receive() -> Message:
         return incoming.pop(0)
 
-    async def send(message: dict[str, Any]) -> None:
+    async def send(message: Message) -> None:
         sent.append(message)
 
     anyio.run(app, scope, receive, send)
