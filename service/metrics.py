@@ -1,7 +1,7 @@
 """``GET /metrics``: Prometheus text exposition, one registry per application.
 
 The counters live where the code that counts them keeps them (``app.state.push_counts``
-for pushes, :data:`TRANSITIONS` for the transitions this process wrote); a collector
+for pushes, :data:`service.counters.TRANSITIONS` for the transitions this process wrote); a collector
 reads them at scrape time, so counting stays a dict increment on the hot path and tests
 can read the same numbers directly. The gauges (outbox depth and wait, poll lag, open
 alerts, unapplied and failed pushes) are read from the database at scrape time, so they
@@ -12,11 +12,9 @@ of their own); each is one indexed query, and the scrape runs off the event loop
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 import anyio
 import sqlalchemy as sa
@@ -27,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
+from service.counters import TRANSITIONS
 from service.db import Database
 from service.models import Alert, OutboxJob, PollCursor, Push
 from service.push_failures import failed_count
@@ -37,29 +36,6 @@ JOBS = cast(sa.Table, OutboxJob.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
 CURSORS = cast(sa.Table, PollCursor.__table__)
 PUSHES = cast(sa.Table, Push.__table__)
-
-
-class TransitionCounts:
-    """Transitions written by this process, by machine and from/to state (thread-safe)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counts: Counter[tuple[str, str, str]] = Counter()
-
-    def add(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Count history rows laid out as ``batch.TRANSITION_COLUMNS``."""
-        counted = Counter(("package" if r[3] else "order", r[4], r[5]) for r in rows)
-        if counted:
-            with self._lock:
-                self._counts.update(counted)
-
-    def snapshot(self) -> dict[tuple[str, str, str], int]:
-        """The counts so far."""
-        with self._lock:
-            return dict(self._counts)
-
-
-TRANSITIONS = TransitionCounts()
 
 
 class _AppCollector(Collector):

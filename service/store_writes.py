@@ -14,7 +14,7 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from service import bulk, changes, metrics
+from service import bulk, changes, counters
 from service.batch import ORDER_COLUMNS, PACKAGE_COLUMNS, TRANSITION_COLUMNS, Writes
 from service.models import Alert, OutboxJob
 from service.store import EVENTS, ORDERS, PACKAGES, TRANSITIONS, OrderKey, chunks, ids_in, keys_in
@@ -54,7 +54,7 @@ def write(conn: Connection, writes: Writes, now: datetime) -> None:
         bulk.update(conn, EVENTS, ("id", "outcome", "error"), outcomes)
         _write_actions(conn, writes, now)
         bulk.update(conn, ALERTS, ("id", "state", "resolved_at"), resolved)
-    metrics.TRANSITIONS.add(writes.transitions)  # (a transaction retried counts again: rare)
+    counters.TRANSITIONS.add(writes.transitions)  # (a transaction retried counts again: rare)
     # Last: publishing takes the change feed's counter lock, held until commit.
     changes.publish_transitions(conn, writes, now)
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from handlers.shopee.push import parse_push
-from service import metrics
+from service import counters
 from service.alert_rules import Thresholds, evaluate
 from service.app import create_app
 from service.db import Database
@@ -45,7 +45,7 @@ def scrape(api: httpx.Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], f
 
 
 def test_transitions_are_counted_by_machine_and_states(db: Database, api: httpx.Client) -> None:
-    before = metrics.TRANSITIONS.snapshot()
+    before = counters.TRANSITIONS.snapshot()
     ingest(db, [order_event("M1", "READY_TO_SHIP", 0), order_event("M2", "READY_TO_SHIP", 0)])
     ingest(db, [package_event("M1", "P1", "LOGISTICS_READY", 10)])
     found = scrape(api)
