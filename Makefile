@@ -1,6 +1,7 @@
 # make run  - install into .venv and serve on the embedded SQLite database; without Shopee
 #            credentials (ORDERWATCH_SHOPEE_PARTNER_KEY) it serves the demo against the sandbox
-# make test - install into .venv, lint, type-check and run the suite on SQLite,
+# make test - install into .venv, lint, type-check (tests and bench too), check the import
+#             contracts ([tool.importlinter] in pyproject.toml) and run the suite on SQLite,
 #             then on PostgreSQL when one answers (CI requires it: ORDERWATCH_REQUIRE_POSTGRES=1)
 PYTHON ?= python3
 VENV := .venv
@@ -37,6 +38,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check service statemachines handlers migrations tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 test-sqlite: $(STAMP)
 	ORDERWATCH_TEST_DATABASE_URL=sqlite $(PYTEST) $(PYTEST_ARGS)
