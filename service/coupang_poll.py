@@ -37,10 +37,10 @@ from handlers.coupang.returns import KINDS
 from handlers.errors import MarketplaceError
 from service import coupang_returns as returns
 from service.coupang_ingest import ingest_documents, upsert_statuses
+from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import Ingested
 from service.models import CoupangBox, Package
-from service.reconcile import read_cursor, write_cursor
 from service.rounds import every
 from service.settings import Settings
 

@@ -29,17 +29,17 @@ from handlers.errors import MarketplaceError
 from handlers.shopee.orders import DetailLike, detail_events
 from handlers.shopee.push import PLATFORM
 from service import shops
+from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest
 from service.lost_pushes import LostReport, recover_lost_pushes
-from service.models import Order, PollCursor, Shop
+from service.models import Order, Shop
 from service.rounds import every
 
 log = logging.getLogger("orderwatch.reconcile")
 
 ORDERS = cast(sa.Table, Order.__table__)
 SHOPS = cast(sa.Table, Shop.__table__)
-CURSORS = cast(sa.Table, PollCursor.__table__)
 MAX_WINDOW = 15 * 24 * 3600  # Shopee's get_order_list answers at most 15 days at once
 DETAIL_CHUNK = 50  # order_sn_list takes at most 50
 REFRESH_AHEAD = timedelta(minutes=10)
@@ -98,27 +98,6 @@ class AuthorizedShop:
 def cursor_name(shop_id: str) -> str:
     """The ``poll_cursors`` name of a shop's reconciliation cursor."""
     return f"{PLATFORM}:reconcile:{shop_id}"
-
-
-def read_cursor(db: Database, name: str) -> str | None:
-    """A poller's cursor, or None before its first good poll."""
-    with db.read() as conn:
-        value = conn.execute(sa.select(CURSORS.c.value).where(CURSORS.c.name == name)).scalar()
-        return None if value is None else str(value)
-
-
-def write_cursor(db: Database, name: str, value: str) -> None:
-    """Persist a poller's cursor."""
-
-    def work(conn: Connection) -> None:
-        now = datetime.now(UTC)
-        updated = conn.execute(
-            CURSORS.update().where(CURSORS.c.name == name).values(value=value, updated_at=now)
-        )
-        if not updated.rowcount:
-            conn.execute(CURSORS.insert().values(name=name, value=value, updated_at=now))
-
-    db.run_write(work)
 
 
 def authorized_shops(db: Database) -> list[AuthorizedShop]:

@@ -19,9 +19,9 @@ from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.sandbox import CoupangSandbox
 from handlers.sandbox_faults import ApiFaults
 from service.coupang_poll import CoupangPoller, Report, cursor_name, days
+from service.cursors import read_cursor
 from service.db import Database
 from service.models import Order, Package, Transition
-from service.reconcile import read_cursor
 from statemachines.maps import COUPANG_ORDER, COUPANG_PACKAGE
 from statemachines.paths import rank
 from tests.coupang_world import VENDOR, client, start_sandbox

@@ -24,9 +24,9 @@ from handlers.sandbox_faults import ApiFaults
 from service import commands
 from service.coupang_poll import CoupangPoller, Report, days
 from service.coupang_returns import cursor_name
+from service.cursors import read_cursor
 from service.db import Database
 from service.models import Alert, OutboxJob, Transition
-from service.reconcile import read_cursor
 from service.settings import Settings
 from tests.coupang_world import VENDOR, client, sandbox_settings, start_sandbox
 from tests.handlers.coupang.test_actions import box_state, make_ready, settle, state, worker

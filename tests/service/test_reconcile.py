@@ -24,6 +24,7 @@ from handlers.shopee.lost_pushes import CONFIRM_PATH
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
 from service import lost_pushes
 from service.app import create_app
+from service.cursors import read_cursor
 from service.db import Database, StorageUnavailable
 from service.lost_pushes import ALERT_KIND, LostReport
 from service.models import Alert, Order, Transition
@@ -31,7 +32,6 @@ from service.reconcile import (
     Report,
     ShopeeReconciler,
     cursor_name,
-    read_cursor,
     set_tokens,
     windows,
 )
