@@ -32,7 +32,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from handlers.coupang.orders import PLATFORM, SheetError, sheet_events
-from handlers.shopee.signing import verify_push
+from handlers.signatures import verify
 from service import limits
 from service.coupang_poll import remember
 from service.db import Database
@@ -134,7 +134,7 @@ async def coupang_report(request: Request) -> Response:
     if not authorization:
         raise _reject(request, 401, "invalid_signature", "the Authorization header is missing")
     url = str(request.url)
-    if not verify_push([secret.reveal()], url, body, authorization):
+    if not verify([secret.reveal()], url, body, authorization):
         raise _reject(
             request, 401, "invalid_signature", f"the signature does not match for {url.split('?')[0]}"
         )
