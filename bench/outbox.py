@@ -261,7 +261,7 @@ class Orderwatch(System):
         from datetime import UTC, datetime, timedelta
 
         from service.db import Database
-        from service.outbox import JOBS
+        from service.models import OUTBOX as JOBS
 
         db = Database("postgresql+psycopg://" + self.url.split("://", 1)[1])
         try:

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from service import bulk
-from service.views import ORDERS, PACKAGES
+from service.models import ORDERS, PACKAGES
 
 SHOPS = [str(300_000 + i) for i in range(24)]
 OUTLETS = {SHOPS[-1]: "299999", SHOPS[-2]: "299999"}  # Instant Mart outlets -> main shop

@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import sqlalchemy as sa
@@ -43,18 +43,19 @@ from handlers.alerts import log as log_sink
 from handlers.alerts.delivery import KIND as SEND_KIND
 from service import bulk
 from service.db import Database, StorageUnavailable
-from service.models import Alert, Checkpoint, Order, OutboxJob, Package, Transition
+from service.models import (
+    ALERTS,
+    CHECKPOINTS,
+    ORDERS,
+    OUTBOX,
+    PACKAGES,
+    TRANSITIONS,
+)
 from service.outbox import Again, Context, Job
 from service.settings import Settings
 
 log = logging.getLogger("orderwatch.alert_rules")
 
-ALERTS = cast(sa.Table, Alert.__table__)
-ORDERS = cast(sa.Table, Order.__table__)
-PACKAGES = cast(sa.Table, Package.__table__)
-CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
-TRANSITIONS = cast(sa.Table, Transition.__table__)
-OUTBOX = cast(sa.Table, OutboxJob.__table__)
 
 # Order states before shipping (cancelled and rejected orders ship nothing).
 UNSHIPPED = ("pending", "processing", "on_hold", "approved", "picking", "packing", "ready_to_ship")

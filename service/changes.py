@@ -21,22 +21,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import bulk
 from service.batch import Writes
-from service.models import Change, Transition
-from service.models import Event as EventRow
+from service.models import CHANGES, EVENTS, TRANSITIONS
 
 if TYPE_CHECKING:
     from statemachines.aggregate import OrderAggregate
 
-CHANGES = cast(sa.Table, Change.__table__)
-TRANSITIONS = cast(sa.Table, Transition.__table__)
-EVENTS = cast(sa.Table, EventRow.__table__)
 
 MAX_LIMIT = 1000
 TRANSITION_NAMES = (

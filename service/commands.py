@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,12 +20,9 @@ from sqlalchemy.engine import Connection
 from service.db import Database
 from service.errors import ApiError
 from service.ingest import ingest_in
-from service.models import Order, Package
+from service.models import ORDERS, PACKAGES
 from statemachines.events import Event, EventKind
 from statemachines.machines import ORDER, PACKAGE, Kind, Subject
-
-ORDERS = cast(sa.Table, Order.__table__)
-PACKAGES = cast(sa.Table, Package.__table__)
 
 # What an operator may fire. ``ship`` and ``deliver`` are left out: an order is shipped and
 # delivered when its packages are (the carrier says so), never by hand.

@@ -40,14 +40,13 @@ from service.coupang_ingest import ingest_documents, upsert_statuses
 from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import Ingested
-from service.models import CoupangBox, Package
+from service.models import COUPANG_BOXES as BOXES
+from service.models import PACKAGES
 from service.rounds import every
 from service.settings import Settings
 
 log = logging.getLogger("orderwatch.coupang.poll")
 
-BOXES = cast(sa.Table, CoupangBox.__table__)
-PACKAGES = cast(sa.Table, Package.__table__)
 DONE = ("FINAL_DELIVERY",)
 MAX_OPEN_DAYS = 31  # boxes ordered longer ago than this are no longer looked for
 MAX_PAGES = 1000  # per day and status: a guard against a token that never ends

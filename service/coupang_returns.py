@@ -22,9 +22,8 @@ from handlers.coupang.returns import FINAL, ReceiptError, receipt_events, receip
 from service.coupang_ingest import ingest_documents, upsert_statuses
 from service.db import Database
 from service.ingest import Ingested
-from service.models import CoupangReceipt
+from service.models import COUPANG_RECEIPTS as RECEIPTS
 
-RECEIPTS = cast(sa.Table, CoupangReceipt.__table__)
 MAX_OPEN_DAYS = 31  # Coupang's longest window; older requests are no longer looked for
 FOLLOWED = ("UC", "PR", "CC")  # statuses a request reaches after it was made
 

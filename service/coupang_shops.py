@@ -6,7 +6,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from service.db import Database
-from service.shops import SHOPS, set_policy
+from service.models import SHOPS
+from service.shops import set_policy
 
 PLATFORM = "coupang"
 ACKNOWLEDGE = ("auto", "manual")

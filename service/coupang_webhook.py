@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import orjson
@@ -38,7 +38,7 @@ from service.coupang_poll import remember
 from service.db import Database
 from service.errors import ApiError
 from service.ingest import ingest_in
-from service.models import Push
+from service.models import PUSHES
 from service.pushes import body_key
 from service.settings import Settings
 from statemachines.events import Event
@@ -48,7 +48,6 @@ log = logging.getLogger("orderwatch.webhooks.coupang")
 PATH = "/webhooks/coupang"
 MAX_BODY = 1024 * 1024
 ORDER_SHEETS, PRODUCT = 1, 2  # the ``code`` of a stored Coupang body
-PUSHES = cast(sa.Table, Push.__table__)
 
 
 def _reject(request: Request, status: int, code: str, reason: str) -> ApiError:

@@ -8,15 +8,12 @@ other's to remember where it stopped.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.db import Database
-from service.models import PollCursor
-
-CURSORS = cast(sa.Table, PollCursor.__table__)
+from service.models import CURSORS
 
 
 def read_cursor(db: Database, name: str) -> str | None:

@@ -16,7 +16,8 @@ from sqlalchemy.engine import Connection
 
 from service import changes
 from service.db import Database
-from service.views import ALERTS, ORDERS, PACKAGES, custom_plans, rfc3339
+from service.models import ALERTS, ORDERS, PACKAGES
+from service.views import custom_plans, rfc3339
 
 log = logging.getLogger("orderwatch.dashboard")
 

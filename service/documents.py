@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.db import Database
-from service.models import Document
+from service.models import DOCUMENTS
 
-DOCUMENTS = cast(sa.Table, Document.__table__)
 AIRWAY_BILL = "airway_bill"
 
 

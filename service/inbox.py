@@ -26,7 +26,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -34,7 +34,7 @@ from sqlalchemy.engine import Connection
 from handlers.shopee.push import MalformedPush, parse_push
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
-from service.models import Push
+from service.models import PUSHES
 from service.push_failures import FAILED, open_alert, resolve_cleared
 from service.spool import Spool, Spooled
 from service.views import MAX_ID
@@ -42,7 +42,6 @@ from statemachines.events import Event
 
 log = logging.getLogger("orderwatch.inbox")
 
-PUSHES = cast(sa.Table, Push.__table__)
 PARSERS = {"shopee": parse_push}
 SQLITE_BATCH = 250  # pushes per applying transaction on SQLite: tens of milliseconds
 

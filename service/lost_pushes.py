@@ -22,7 +22,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import cast
 
 import anyio
 import sqlalchemy as sa
@@ -32,12 +31,11 @@ from handlers.shopee.lost_pushes import Caller, Unreadable, confirm_lost_pushes,
 from handlers.shopee.push import PLATFORM, MalformedPush, check_push
 from service import limits
 from service.db import Database
-from service.models import Alert
+from service.models import ALERTS
 from service.pushes import Received, store_pushes
 
 log = logging.getLogger("orderwatch.lost_pushes")
 
-ALERTS = cast(sa.Table, Alert.__table__)
 MAX_PAGES = 50  # 5,000 pushes a round; the rest wait for the next round
 ALERT_KIND = "lost_push_unreadable"
 NO_ORDER = "-"  # the alert's order when the message names none

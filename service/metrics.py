@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import cast
 
 import anyio
 import sqlalchemy as sa
@@ -27,15 +26,11 @@ from starlette.types import ASGIApp
 
 from service.counters import TRANSITIONS
 from service.db import Database
-from service.models import Alert, OutboxJob, PollCursor, Push
+from service.models import ALERTS, CURSORS, PUSHES
+from service.models import OUTBOX as JOBS
 from service.push_failures import failed_count
 
 log = logging.getLogger("orderwatch.metrics")
-
-JOBS = cast(sa.Table, OutboxJob.__table__)
-ALERTS = cast(sa.Table, Alert.__table__)
-CURSORS = cast(sa.Table, PollCursor.__table__)
-PUSHES = cast(sa.Table, Push.__table__)
 
 
 class _AppCollector(Collector):

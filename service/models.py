@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -454,3 +454,24 @@ class CoupangProductTransition(Base):
     at: Mapped[datetime]
     source: Mapped[str] = mapped_column(sa.String(16))
     catch_up: Mapped[bool]
+
+
+# One typed table per model, for Core queries (a model's __table__ is typed as a FromClause).
+SHOPS = cast(sa.Table, Shop.__table__)
+ORDERS = cast(sa.Table, Order.__table__)
+PACKAGES = cast(sa.Table, Package.__table__)
+EVENTS = cast(sa.Table, Event.__table__)
+TRANSITIONS = cast(sa.Table, Transition.__table__)
+CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
+OUTBOX = cast(sa.Table, OutboxJob.__table__)
+ALERTS = cast(sa.Table, Alert.__table__)
+PUSHES = cast(sa.Table, Push.__table__)
+CURSORS = cast(sa.Table, PollCursor.__table__)
+COUPANG_BOXES = cast(sa.Table, CoupangBox.__table__)
+COUPANG_RECEIPTS = cast(sa.Table, CoupangReceipt.__table__)
+DOCUMENTS = cast(sa.Table, Document.__table__)
+CHANGES = cast(sa.Table, Change.__table__)
+CHANGE_COUNTER = cast(sa.Table, ChangeCounter.__table__)
+COUPANG_PRODUCTS = cast(sa.Table, CoupangProduct.__table__)
+COUPANG_PRODUCT_ITEMS = cast(sa.Table, CoupangProductItem.__table__)
+COUPANG_PRODUCT_TRANSITIONS = cast(sa.Table, CoupangProductTransition.__table__)

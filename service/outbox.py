@@ -27,20 +27,19 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.db import Database, StorageUnavailable
-from service.models import Alert, OutboxJob
+from service.models import ALERTS
+from service.models import OUTBOX as JOBS
 
 log = logging.getLogger("orderwatch.outbox")
 
-JOBS = cast(sa.Table, OutboxJob.__table__)
 LAPSED_CHECK_SECONDS = 5.0  # how often a worker looks for jobs whose worker died
-ALERTS = cast(sa.Table, Alert.__table__)
 
 
 @dataclass(frozen=True)

@@ -3,18 +3,17 @@ show them, with their items' ``vendorItemId``s and their approval history."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.db import Database
-from service.models import CoupangProduct, CoupangProductItem, CoupangProductTransition
+from service.models import COUPANG_PRODUCT_ITEMS as ITEMS
+from service.models import COUPANG_PRODUCT_TRANSITIONS as HISTORY
+from service.models import COUPANG_PRODUCTS as PRODUCTS
 from service.views import rfc3339
 
-PRODUCTS = cast(sa.Table, CoupangProduct.__table__)
-ITEMS = cast(sa.Table, CoupangProductItem.__table__)
-HISTORY = cast(sa.Table, CoupangProductTransition.__table__)
 PLATFORM = "coupang"
 
 

@@ -20,7 +20,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -31,18 +31,19 @@ from handlers.coupang.product_rules import FieldError, validate, wire_body
 from handlers.errors import MarketplaceError
 from service import product_views
 from service.db import Database, StorageUnavailable
-from service.models import Alert, CoupangProduct, CoupangProductItem, CoupangProductTransition, OutboxJob
+from service.models import (
+    ALERTS,
+    OUTBOX,
+)
+from service.models import COUPANG_PRODUCT_ITEMS as ITEMS
+from service.models import COUPANG_PRODUCT_TRANSITIONS as HISTORY
+from service.models import COUPANG_PRODUCTS as PRODUCTS
 from service.settings import Settings
 from statemachines.listing import LISTING, advance, target_of
 from statemachines.machines import Subject
 
 log = logging.getLogger("orderwatch.products")
 
-PRODUCTS = cast(sa.Table, CoupangProduct.__table__)
-ITEMS = cast(sa.Table, CoupangProductItem.__table__)
-HISTORY = cast(sa.Table, CoupangProductTransition.__table__)
-ALERTS = cast(sa.Table, Alert.__table__)
-OUTBOX = cast(sa.Table, OutboxJob.__table__)
 PLATFORM = "coupang"
 BATCH = 50  # products read per poll round
 SETTLED_FACTOR = 12  # an approved product is looked at this many times less often

@@ -20,18 +20,14 @@ queue. So that such a push is not lost from sight, it is
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import bulk
-from service.models import Alert, OutboxJob, Push
+from service.models import ALERTS, OUTBOX, PUSHES
 from service.views import after_cursor, encode_cursor, rfc3339
-
-PUSHES = cast(sa.Table, Push.__table__)
-ALERTS = cast(sa.Table, Alert.__table__)
-OUTBOX = cast(sa.Table, OutboxJob.__table__)
 
 ALERT_KIND = "push_failed"
 NO_ORDER = "-"  # the alert's order when the push names none

@@ -23,18 +23,15 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import psycopg
 import sqlalchemy as sa
 
 from service.db import Database, StorageUnavailable
-from service.models import Push
 from service.spool import Spool
 
 log = logging.getLogger("orderwatch.pushes")
-
-PUSHES = cast(sa.Table, Push.__table__)
 
 
 def body_key(body: bytes) -> str:

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import anyio
 import sqlalchemy as sa
@@ -33,13 +33,11 @@ from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest
 from service.lost_pushes import LostReport, recover_lost_pushes
-from service.models import Order, Shop
+from service.models import ORDERS, SHOPS
 from service.rounds import every
 
 log = logging.getLogger("orderwatch.reconcile")
 
-ORDERS = cast(sa.Table, Order.__table__)
-SHOPS = cast(sa.Table, Shop.__table__)
 MAX_WINDOW = 15 * 24 * 3600  # Shopee's get_order_list answers at most 15 days at once
 DETAIL_CHUNK = 50  # order_sn_list takes at most 50
 REFRESH_AHEAD = timedelta(minutes=10)

@@ -6,17 +6,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.db import Database
 from service.ingest import OrderKey, apply_orders
-from service.models import Event as EventRow
+from service.models import EVENTS
 from statemachines.aggregate import Result
-
-EVENTS = cast(sa.Table, EventRow.__table__)
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service.db import Database
-from service.models import Order, Shop
-
-SHOPS = cast(sa.Table, Shop.__table__)
-ORDERS = cast(sa.Table, Order.__table__)
+from service.models import ORDERS, SHOPS
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -18,17 +18,11 @@ from sqlalchemy.engine import Connection, Row
 
 from service import bulk
 from service.db import Retry
-from service.models import Event as EventRow
-from service.models import Order, Package, Transition
+from service.models import EVENTS, ORDERS, PACKAGES, TRANSITIONS
 from statemachines.aggregate import Change, OrderAggregate, PackageState, Result
 from statemachines.events import Event
 from statemachines.machines import ORDER, Subject
 from statemachines.timeline import Journaled
-
-EVENTS = cast(sa.Table, EventRow.__table__)
-ORDERS = cast(sa.Table, Order.__table__)
-PACKAGES = cast(sa.Table, Package.__table__)
-TRANSITIONS = cast(sa.Table, Transition.__table__)
 
 OrderKey = tuple[str, str]
 

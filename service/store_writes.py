@@ -9,21 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from service import bulk, changes, counters
 from service.batch import ORDER_COLUMNS, PACKAGE_COLUMNS, TRANSITION_COLUMNS, Writes
-from service.models import Alert, OutboxJob
-from service.store import EVENTS, ORDERS, PACKAGES, TRANSITIONS, OrderKey, chunks, ids_in, keys_in
+from service.models import ALERTS, EVENTS, ORDERS, OUTBOX, PACKAGES, TRANSITIONS
+from service.store import OrderKey, chunks, ids_in, keys_in
 from statemachines.aggregate import Action, OrderAggregate
 from statemachines.events import Event
 from statemachines.machines import ORDER, PACKAGE
-
-OUTBOX = cast(sa.Table, OutboxJob.__table__)
-ALERTS = cast(sa.Table, Alert.__table__)
 
 
 def write(conn: Connection, writes: Writes, now: datetime) -> None:

@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 import anyio
 import sqlalchemy as sa
 
 from service.db import Database
-from service.models import Shop
+from service.models import SHOPS
 
 log = logging.getLogger("orderwatch.tokens")
 
-SHOPS = cast(sa.Table, Shop.__table__)
 AHEAD = timedelta(minutes=10)
 
 

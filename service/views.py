@@ -7,21 +7,20 @@ import binascii
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Row
 
 from service import bulk
-from service.models import Alert, Checkpoint, Order, Package, Transition
-from service.models import Event as EventRow
-
-ORDERS = cast(sa.Table, Order.__table__)
-PACKAGES = cast(sa.Table, Package.__table__)
-TRANSITIONS = cast(sa.Table, Transition.__table__)
-EVENTS = cast(sa.Table, EventRow.__table__)
-CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
-ALERTS = cast(sa.Table, Alert.__table__)
+from service.models import (
+    ALERTS,
+    CHECKPOINTS,
+    EVENTS,
+    ORDERS,
+    PACKAGES,
+    TRANSITIONS,
+)
 
 MAX_LIMIT = 500
 # The largest id an INTEGER primary key holds on each backend: a cursor past it is past

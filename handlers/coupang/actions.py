@@ -27,7 +27,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import sqlalchemy as sa
@@ -37,14 +37,12 @@ from handlers.coupang.ordersheets import MAX_ACKNOWLEDGE, BoxResult, OrderSheets
 from service.coupang_poll import ingest_sheets
 from service.coupang_shops import acknowledges
 from service.db import Database
-from service.models import Order, Package
+from service.models import ORDERS, PACKAGES
 from service.outbox import Again, Context, Handler, Job, JobFailed, JobRefused
 
 log = logging.getLogger("orderwatch.coupang.actions")
 
-ORDERS = cast(sa.Table, Order.__table__)
 CANCELLED = frozenset({"cancelled", "rejected"})  # order or box states that ship nothing
-PACKAGES = cast(sa.Table, Package.__table__)
 
 # Coupang's deliveryCompanyCode values (the invoice upload's courier table), and the names
 # an operator may type for the common ones.

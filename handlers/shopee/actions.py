@@ -30,7 +30,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import anyio
 import sqlalchemy as sa
@@ -44,7 +44,7 @@ from handlers.shopee.tracking import Point, checkpoint_events
 from service import changes, documents
 from service.db import Database
 from service.ingest import ingest
-from service.models import Checkpoint, Order, Package
+from service.models import CHECKPOINTS, ORDERS, PACKAGES
 from service.outbox import Again, Context, Handler, Job
 from service.tokens import access_token
 from statemachines.events import Event, EventKind
@@ -52,9 +52,6 @@ from statemachines.machines import PACKAGE
 
 log = logging.getLogger("orderwatch.shopee.actions")
 
-ORDERS = cast(sa.Table, Order.__table__)
-PACKAGES = cast(sa.Table, Package.__table__)
-CHECKPOINTS = cast(sa.Table, Checkpoint.__table__)
 NOT_ARRANGED = {"created", "processing"}
 # Order states in which shipment may be arranged (approved: the shop's policy says so).
 ARRANGEABLE = {"approved", "picking", "packing", "ready_to_ship"}

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +20,7 @@ from handlers.shopee.signing import push_signature
 from service import shops
 from service.app import create_app
 from service.db import Database
-from service.models import Push
+from service.models import PUSHES
 from service.outbox import jobs
 from service.reconcile import set_tokens
 from tests.conformance import corpus
@@ -29,7 +29,6 @@ from tests.live_server import serve
 from tests.shopee_world import sandbox_settings
 
 PARTNER, KEY, SHOP, TOKEN = 2001887, "standin-partner-key", 727720655, "standin-access-token"
-PUSHES = cast(sa.Table, Push.__table__)
 
 
 @dataclass
