@@ -39,8 +39,7 @@ from starlette.routing import Route
 
 from handlers.coupang.sandbox_api import answer
 from handlers.coupang.sandbox_state import CoupangSandbox, SandboxError
-from handlers.sandbox_faults import ApiFaults
-from handlers.shopee.sandbox_control import _body, _get
+from handlers.sandbox_common import ApiFaults, body_value, control_body
 
 Control = Callable[[Request, CoupangSandbox], Awaitable[Any]]
 
@@ -65,15 +64,15 @@ def _box_id(request: Request, name: str = "shipmentBoxId") -> int:
 
 
 async def _create(request: Request, sandbox: CoupangSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     made = []
-    for _ in range(_get(body, "count", int, 1)):
+    for _ in range(body_value(body, "count", int, 1)):
         made += sandbox.create_order(
-            boxes=_get(body, "boxes", int, 1),
-            items=_get(body, "items", int, 1),
-            status=_get(body, "status", str, "ACCEPT"),
-            ordered_at=_get(body, "ordered_at", int),
-            order_id=_get(body, "order_id", int),
+            boxes=body_value(body, "boxes", int, 1),
+            items=body_value(body, "items", int, 1),
+            status=body_value(body, "status", str, "ACCEPT"),
+            ordered_at=body_value(body, "ordered_at", int),
+            order_id=body_value(body, "order_id", int),
         )
     with sandbox.lock:
         return {"boxes": [box.sheet() for box in made]}
@@ -93,7 +92,7 @@ async def _box(request: Request, sandbox: CoupangSandbox) -> Any:
 
 
 async def _status(request: Request, sandbox: CoupangSandbox) -> Any:
-    status = _get(await _body(request), "status", str)
+    status = body_value(await control_body(request), "status", str)
     if status is None:
         raise SandboxError("status is required")
     with sandbox.lock:
@@ -101,11 +100,11 @@ async def _status(request: Request, sandbox: CoupangSandbox) -> Any:
 
 
 async def _advance(request: Request, sandbox: CoupangSandbox) -> Any:
-    return {"moved": sandbox.advance(_get(await _body(request), "shipmentBoxId", int))}
+    return {"moved": sandbox.advance(body_value(await control_body(request), "shipmentBoxId", int))}
 
 
 async def _cancel(request: Request, sandbox: CoupangSandbox) -> Any:
-    boxes = _get(await _body(request), "shipmentBoxIds", list)
+    boxes = body_value(await control_body(request), "shipmentBoxIds", list)
     if boxes is not None and not all(isinstance(b, int) for b in boxes):
         raise SandboxError("shipmentBoxIds must be a list of numbers")
     with sandbox.lock:
@@ -123,7 +122,7 @@ async def _receipt(request: Request, sandbox: CoupangSandbox) -> Any:
     action = request.path_params.get("action")
     if action not in (None, "stop", "shipped", "status"):
         raise SandboxError(f"no action {action!r}: stop, shipped or status", 404)
-    status = _get(await _body(request), "status", str) if action == "status" else None
+    status = body_value(await control_body(request), "status", str) if action == "status" else None
     if action == "status" and status is None:
         raise SandboxError("status is required")
     with sandbox.lock:
@@ -137,22 +136,22 @@ async def _receipt(request: Request, sandbox: CoupangSandbox) -> Any:
 
 
 async def _faults(request: Request, sandbox: CoupangSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     with sandbox.lock:
         current = sandbox.faults
-        kinds = _get(body, "kinds", list)
+        kinds = body_value(body, "kinds", list)
         api = ApiFaults(
-            rate=float(_get(body, "rate", (int, float), current.api.rate)),
+            rate=float(body_value(body, "rate", (int, float), current.api.rate)),
             kinds=tuple(kinds) if kinds is not None else current.api.kinds,
-            hang_seconds=float(_get(body, "hang_seconds", (int, float), current.api.hang_seconds)),
+            hang_seconds=float(body_value(body, "hang_seconds", (int, float), current.api.hang_seconds)),
         )
         changes = {
-            name: float(_get(body, name, (int, float)))
+            name: float(body_value(body, name, (int, float)))
             for name in ("lose_rate", "delay_seconds", "duplicate_rate")
             if name in body
         }
         sandbox.faults = replace(current, api=api, **changes)
-        sandbox.fail_next(_get(body, "fail_next", list, []))
+        sandbox.fail_next(body_value(body, "fail_next", list, []))
         shown = asdict(sandbox.faults)
         shown["api"]["kinds"] = list(api.kinds)
         return shown
@@ -169,7 +168,7 @@ async def _counts(request: Request, sandbox: CoupangSandbox) -> Any:
 
 async def _clock(request: Request, sandbox: CoupangSandbox) -> Any:
     if request.method == "POST":
-        sandbox.clock.advance(_get(await _body(request), "advance", int, 0))
+        sandbox.clock.advance(body_value(await control_body(request), "advance", int, 0))
     return {"now": sandbox.clock.now()}
 
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from handlers.coupang.returns import HOLD, KINDS, STOPPED, UNPROCESSED
 from handlers.coupang.sandbox_state import Box, CoupangSandbox, iso, krw, kst
-from handlers.sandbox_faults import SandboxError
+from handlers.sandbox_common import SandboxError
 
 DISPATCHED = ("DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
 RETURN_STEPS = ("VENDOR_WAREHOUSE_CONFIRM", "REQUEST_COUPANG_CHECK", "RETURNS_COMPLETED")

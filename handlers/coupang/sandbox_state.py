@@ -21,8 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from handlers.coupang.orders import KST, STATUSES
-from handlers.sandbox_faults import ApiFaults, FaultScript, SandboxError
-from handlers.shopee.sandbox_state import SandboxClock
+from handlers.sandbox_common import ApiFaults, FaultScript, SandboxClock, SandboxError
 
 if TYPE_CHECKING:
     from handlers.coupang.sandbox_returns import ReturnsDesk
@@ -60,8 +59,16 @@ V5_SHEET_EXTRAS = {
     "extraProperties": {"sameDayShipping": "false", "cutOffTimeHour": "0"},
 }
 # deliveryCompanyName is the courier's name (e.g. "CJ 대한통운", the sample's), not its code.
-COURIER_NAMES = {"CJGLS": "CJ 대한통운", "HANJIN": "한진택배", "HYUNDAI": "롯데택배", "EPOST": "우체국택배",
-                 "KDEXP": "경동택배", "KGB": "로젠택배", "ILYANG": "일양로지스", "DIRECT": "업체직송"}
+COURIER_NAMES = {
+    "CJGLS": "CJ 대한통운",
+    "HANJIN": "한진택배",
+    "HYUNDAI": "롯데택배",
+    "EPOST": "우체국택배",
+    "KDEXP": "경동택배",
+    "KGB": "로젠택배",
+    "ILYANG": "일양로지스",
+    "DIRECT": "업체직송",
+}
 
 
 @dataclass
@@ -126,7 +133,9 @@ class Box:
             "receiver": {**self.receiver, "receiverNumber": None},
             "orderItems": [self._item(item, version, uploaded) for item in self.items],
             "overseaShippingInfoDto": {
-                "personalCustomsClearanceCode": "", "ordererSsn": "", "ordererPhoneNumber": ""
+                "personalCustomsClearanceCode": "",
+                "ordererSsn": "",
+                "ordererPhoneNumber": "",
             },
             "deliveryCompanyName": COURIER_NAMES.get(code, code) if code else "",  # Invented: unknown codes
             "invoiceNumber": self.invoice_number or "",
@@ -139,9 +148,12 @@ class Box:
     def _item(self, item: Item, version: str, uploaded: str) -> dict[str, Any]:
         """One orderItems row (v5 adds the discount breakdown)."""
         discounts = (
-            {name: krw(0, version) for name in ("instantCouponDiscount", "downloadableCouponDiscount",
-                                                "coupangDiscount")}
-            if version == "v5" else {}
+            {
+                name: krw(0, version)
+                for name in ("instantCouponDiscount", "downloadableCouponDiscount", "coupangDiscount")
+            }
+            if version == "v5"
+            else {}
         )
         return {
             "vendorItemPackageId": 0,

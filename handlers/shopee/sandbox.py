@@ -29,7 +29,7 @@ from contextlib import asynccontextmanager
 import anyio
 from starlette.applications import Starlette
 
-from handlers.sandbox_faults import ApiFaults, SandboxError
+from handlers.sandbox_common import ApiFaults, SandboxClock, SandboxError
 from handlers.shopee.client import protect_logs
 from handlers.shopee.sandbox_api import api_routes
 from handlers.shopee.sandbox_carrier import Carrier, CarrierSettings
@@ -38,7 +38,7 @@ from handlers.shopee.sandbox_logistics import logistics_routes
 from handlers.shopee.sandbox_lost import lost_push_routes
 from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
 from handlers.shopee.sandbox_shipping import LogisticsFaults, LogisticsSettings, SandboxLogistics
-from handlers.shopee.sandbox_state import Order, Package, SandboxClock, Shop, ShopeeSandbox
+from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
 
 __all__ = [
     "ApiFaults",

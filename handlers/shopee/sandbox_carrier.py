@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from handlers.sandbox_faults import SandboxError
+from handlers.sandbox_common import SandboxError
 
 if TYPE_CHECKING:
     from handlers.shopee.sandbox_state import Order, Package, ShopeeSandbox

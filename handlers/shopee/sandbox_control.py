@@ -56,7 +56,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from handlers.sandbox_faults import ApiFaults, SandboxError
+from handlers.sandbox_common import ApiFaults, SandboxError, body_value, control_body
 from handlers.shopee.sandbox_carrier import CarrierSettings
 from handlers.shopee.sandbox_shipping import LogisticsSettings
 from handlers.shopee.sandbox_state import ShopeeSandbox
@@ -82,36 +82,18 @@ def control(handler: Control, status: int = 200) -> Callable[[Request], Awaitabl
     return serve
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    try:
-        body = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError:
-        raise SandboxError("the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise SandboxError("the body must be a JSON object")
-    return body
-
-
-def _get(body: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
-    value = body.get(key, default)
-    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
-        raise SandboxError(f"{key} has the wrong type")
-    return value
-
-
 async def _add_shop(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
-    shop_id = _get(body, "shop_id", int)
+    body = await control_body(request)
+    shop_id = body_value(body, "shop_id", int)
     if shop_id is None:
         raise SandboxError("shop_id is required")
     shop = sandbox.add_shop(
         shop_id,
-        access_token=_get(body, "access_token", str),
-        refresh_token=_get(body, "refresh_token", str),
-        mart_shop_id=_get(body, "mart_shop_id", int),
-        shop_name=_get(body, "shop_name", str, ""),
-        cross_border=_get(body, "cross_border", bool, False),
+        access_token=body_value(body, "access_token", str),
+        refresh_token=body_value(body, "refresh_token", str),
+        mart_shop_id=body_value(body, "mart_shop_id", int),
+        shop_name=body_value(body, "shop_name", str, ""),
+        cross_border=body_value(body, "cross_border", bool, False),
     )
     return shop.to_json()
 
@@ -121,17 +103,17 @@ async def _list_shops(request: Request, sandbox: ShopeeSandbox) -> Any:
 
 
 async def _create_order(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
-    shop_id = _get(body, "shop_id", int)
+    body = await control_body(request)
+    shop_id = body_value(body, "shop_id", int)
     if shop_id is None:
         raise SandboxError("shop_id is required")
     order = sandbox.create_order(
         shop_id,
-        order_sn=_get(body, "order_sn", str),
-        status=_get(body, "status", str, "UNPAID"),
-        packages=_get(body, "packages", int, 1),
-        days_to_ship=_get(body, "days_to_ship", int, 2),
-        shipping_carrier=_get(body, "shipping_carrier", str, "Standard Delivery"),
+        order_sn=body_value(body, "order_sn", str),
+        status=body_value(body, "status", str, "UNPAID"),
+        packages=body_value(body, "packages", int, 1),
+        days_to_ship=body_value(body, "days_to_ship", int, 2),
+        shipping_carrier=body_value(body, "shipping_carrier", str, "Standard Delivery"),
     )
     return order.to_json()
 
@@ -149,39 +131,39 @@ async def _get_order(request: Request, sandbox: ShopeeSandbox) -> Any:
 
 
 async def _move_order(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
-    packages = _get(body, "packages", list, [])
+    body = await control_body(request)
+    packages = body_value(body, "packages", list, [])
     if not all(isinstance(change, dict) for change in packages):
         raise SandboxError("packages must be a list of objects")
     order = sandbox.move(
         request.path_params["order_sn"],
-        status=_get(body, "status", str),
+        status=body_value(body, "status", str),
         packages=packages,
-        advance=_get(body, "advance", int, 0),
+        advance=body_value(body, "advance", int, 0),
     )
     return order.to_json()
 
 
 async def _clock(request: Request, sandbox: ShopeeSandbox) -> Any:
     if request.method == "POST":
-        sandbox.clock.advance(_get(await _body(request), "advance", int, 0))
+        sandbox.clock.advance(body_value(await control_body(request), "advance", int, 0))
     return {"now": sandbox.clock.now()}
 
 
 async def _push_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     engine = sandbox.pushes
-    rates = {k: float(_get(body, k, (int, float))) for k in asdict(engine.faults) if k in body}
+    rates = {k: float(body_value(body, k, (int, float))) for k in asdict(engine.faults) if k in body}
     engine.configure(
         faults=replace(engine.faults, **rates),
-        attempts=_get(body, "attempts", int),
-        backoff=_get(body, "backoff", (int, float)),
+        attempts=body_value(body, "attempts", int),
+        backoff=body_value(body, "backoff", (int, float)),
     )
     return {**asdict(engine.faults), "attempts": engine.attempts, "backoff": engine.backoff}
 
 
 async def _push_target(request: Request, sandbox: ShopeeSandbox) -> Any:
-    url = _get(await _body(request), "url", str)
+    url = body_value(await control_body(request), "url", str)
     if url is not None and not url.startswith(("http://", "https://")):
         raise SandboxError("url must be an absolute http(s) URL")
     sandbox.pushes.url = url
@@ -193,7 +175,7 @@ async def _push_flush(request: Request, sandbox: ShopeeSandbox) -> Any:
 
 
 async def _push_drain(request: Request, sandbox: ShopeeSandbox) -> Any:
-    timeout = float(_get(await _body(request), "timeout", (int, float), 10.0))
+    timeout = float(body_value(await control_body(request), "timeout", (int, float), 10.0))
     try:
         stats = await sandbox.pushes.drain(timeout)
     except TimeoutError as exc:
@@ -206,31 +188,31 @@ async def _push_stats(request: Request, sandbox: ShopeeSandbox) -> Any:
 
 
 async def _api_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     current = sandbox.api_faults
-    kinds = _get(body, "kinds", list)
+    kinds = body_value(body, "kinds", list)
     sandbox.api_faults = ApiFaults(
-        rate=float(_get(body, "rate", (int, float), current.rate)),
+        rate=float(body_value(body, "rate", (int, float), current.rate)),
         kinds=tuple(kinds) if kinds is not None else current.kinds,
-        hang_seconds=float(_get(body, "hang_seconds", (int, float), current.hang_seconds)),
+        hang_seconds=float(body_value(body, "hang_seconds", (int, float), current.hang_seconds)),
     )
-    sandbox.fail_next(_get(body, "fail_next", list, []))
+    sandbox.fail_next(body_value(body, "fail_next", list, []))
     return {**asdict(sandbox.api_faults), "kinds": list(sandbox.api_faults.kinds)}
 
 
 async def _logistics_faults(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     desk = sandbox.logistics
     changes: dict[str, Any] = {}
     for name in ("rate", "hang_seconds", "lose_rate"):
         if name in body:
-            changes[name] = float(_get(body, name, (int, float)))
+            changes[name] = float(body_value(body, name, (int, float)))
     for name in ("kinds", "lose_kinds"):
         if name in body:
-            changes[name] = tuple(_get(body, name, list))
+            changes[name] = tuple(body_value(body, name, list))
     desk.faults = replace(desk.faults, **changes) if changes else desk.faults
-    desk.fail_next(_get(body, "fail_next", list, []))
-    desk.lose_next(_get(body, "lose_next", list, []))
+    desk.fail_next(body_value(body, "fail_next", list, []))
+    desk.lose_next(body_value(body, "lose_next", list, []))
     faults = desk.faults
     return {**asdict(faults), "kinds": list(faults.kinds), "lose_kinds": list(faults.lose_kinds)}
 
@@ -243,12 +225,12 @@ _SETTING_TYPES: dict[str, type | tuple[type, ...]] = {
 
 
 async def _logistics_settings(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     names = [f.name for f in (*fields(LogisticsSettings), *fields(CarrierSettings))]
     unknown = sorted(set(body) - set(names))
     if unknown:
         raise SandboxError(f"unknown settings: {', '.join(unknown)}")
-    changes = {name: _get(body, name, _SETTING_TYPES.get(name, int)) for name in body}
+    changes = {name: body_value(body, name, _SETTING_TYPES.get(name, int)) for name in body}
     sandbox.logistics.configure(**{k: v for k, v in changes.items() if v is not None})
     carrier = asdict(sandbox.logistics.carrier.settings)
     return {**asdict(sandbox.logistics.settings), "modes": list(sandbox.logistics.settings.modes), **carrier}
@@ -259,7 +241,7 @@ async def _bookings(request: Request, sandbox: ShopeeSandbox) -> Any:
 
 
 async def _pickup(request: Request, sandbox: ShopeeSandbox) -> Any:
-    number = _get(await _body(request), "package_number", str)
+    number = body_value(await control_body(request), "package_number", str)
     return sandbox.logistics.carrier.pickup(request.path_params["order_sn"], number).to_json()
 
 
@@ -274,28 +256,28 @@ async def _tracking(request: Request, sandbox: ShopeeSandbox) -> Any:
 
 
 async def _advance(request: Request, sandbox: ShopeeSandbox) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     carrier = sandbox.logistics.carrier
-    if _get(body, "beat", bool, False):
+    if body_value(body, "beat", bool, False):
         await anyio.to_thread.run_sync(carrier.beat)
         return {"moved": None}
-    order_sn = _get(body, "order_sn", str)
+    order_sn = body_value(body, "order_sn", str)
     if order_sn is not None:
         sandbox.order(order_sn)
     return {"moved": carrier.advance(order_sn)}
 
 
 async def _auto(request: Request, sandbox: ShopeeSandbox, *, demo: bool = False) -> Any:
-    body = await _body(request)
+    body = await control_body(request)
     carrier = sandbox.logistics.carrier
-    on = _get(body, "on", bool)
+    on = body_value(body, "on", bool)
     if on is None:
         raise SandboxError("on is required (true or false)")
     if not on:
         await anyio.to_thread.run_sync(carrier.stop)
         return carrier.to_json()
-    pace = float(_get(body, "pace_seconds", (int, float), carrier.pace_seconds or 4.0))
-    carrier.start(pace, create_orders=demo, shop_id=_get(body, "shop_id", int) if demo else None)
+    pace = float(body_value(body, "pace_seconds", (int, float), carrier.pace_seconds or 4.0))
+    carrier.start(pace, create_orders=demo, shop_id=body_value(body, "shop_id", int) if demo else None)
     return carrier.to_json()
 
 

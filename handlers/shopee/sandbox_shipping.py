@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
-from handlers.sandbox_faults import SandboxError
+from handlers.sandbox_common import SandboxError
 from handlers.shopee.sandbox_api import ShopeeApiError
 from handlers.shopee.sandbox_carrier import Carrier
 from handlers.shopee.sandbox_handover import ADDRESSES, BRANCHES, SLUGS, UNSUPPORTED, check_choice, slots_at

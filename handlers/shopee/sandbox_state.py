@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from handlers.sandbox_faults import ApiFaults, FaultScript, SandboxError
+from handlers.sandbox_common import ApiFaults, FaultScript, SandboxClock, SandboxError
 from handlers.shopee.sandbox_push import PushEngine, PushFaults
 
 if TYPE_CHECKING:
@@ -40,29 +40,6 @@ INITIAL_LOGISTICS_STATUS = "LOGISTICS_NOT_START"
 TOKEN_LIFETIME = 4 * 3600  # access_token: 4 hours
 RETIRED_TOKEN_GRACE = 5 * 60  # the old access_token still works 5 minutes after a refresh
 ORDER_STATUS_PUSH, TRACKING_NUMBER_PUSH = 3, 4
-
-
-class SandboxClock:
-    """Seconds since 1970: real time (``start=None``) or frozen at ``start``; both advance."""
-
-    def __init__(self, start: int | None = None) -> None:
-        self._start = start
-        self._offset = 0
-        self._lock = threading.Lock()
-
-    def now(self) -> int:
-        """The sandbox's current time."""
-        with self._lock:
-            base = int(time.time()) if self._start is None else self._start
-            return base + self._offset
-
-    def advance(self, seconds: int) -> int:
-        """Move time forward by ``seconds`` (not backwards); the new time."""
-        if seconds < 0:
-            raise SandboxError("the clock only moves forward")
-        with self._lock:
-            self._offset += seconds
-        return self.now()
 
 
 @dataclass

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.sandbox import CoupangSandbox
-from handlers.sandbox_faults import ApiFaults
+from handlers.sandbox_common import ApiFaults
 from service.coupang_poll import CoupangPoller, Report, cursor_name, days
 from service.cursors import read_cursor
 from service.db import Database

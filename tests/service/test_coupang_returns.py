@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.returns import KINDS
 from handlers.coupang.sandbox import Box, CoupangSandbox
-from handlers.sandbox_faults import ApiFaults
+from handlers.sandbox_common import ApiFaults
 from service import commands
 from service.coupang_poll import CoupangPoller, Report, days
 from service.coupang_returns import cursor_name

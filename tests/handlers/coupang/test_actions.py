@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from handlers.coupang.actions import courier_code
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.sandbox import CoupangSandbox
-from handlers.sandbox_faults import ApiFaults
+from handlers.sandbox_common import ApiFaults
 from service import commands
 from service.actions import running_outbox
 from service.coupang_poll import CoupangPoller

@@ -1,4 +1,6 @@
-"""What the marketplace sandboxes share about failing: their error, and API calls' faults.
+"""What the marketplace sandboxes share: their error, API calls' faults, the clock, and
+reading a control request's body. Each sandbox builds on this module, never on another
+marketplace's sandbox.
 
 A sandbox's API call fails before it is handled with HTTP 500, 429, or an answer that
 hangs: first the faults a test scripted for the next calls, in order, then at the share
@@ -10,9 +12,14 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.requests import Request
 
 API_FAULTS = ("500", "429", "hang")
 
@@ -68,3 +75,46 @@ class FaultScript:
             if faults.rate and self._rng.random() < faults.rate:
                 return self._rng.choice(faults.kinds)
             return None
+
+
+class SandboxClock:
+    """Seconds since 1970: real time (``start=None``) or frozen at ``start``; both advance."""
+
+    def __init__(self, start: int | None = None) -> None:
+        self._start = start
+        self._offset = 0
+        self._lock = threading.Lock()
+
+    def now(self) -> int:
+        """The sandbox's current time."""
+        with self._lock:
+            base = int(time.time()) if self._start is None else self._start
+            return base + self._offset
+
+    def advance(self, seconds: int) -> int:
+        """Move time forward by ``seconds`` (not backwards); the new time."""
+        if seconds < 0:
+            raise SandboxError("the clock only moves forward")
+        with self._lock:
+            self._offset += seconds
+        return self.now()
+
+
+async def control_body(request: Request) -> dict[str, Any]:
+    """A control request's JSON object body (empty: ``{}``); :class:`SandboxError` otherwise."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise SandboxError("the body is not JSON") from None
+    if not isinstance(body, dict):
+        raise SandboxError("the body must be a JSON object")
+    return body
+
+
+def body_value(body: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    """``body[key]`` (``default`` when absent), refused unless of ``kind`` (a bool is no int)."""
+    value = body.get(key, default)
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool) and kind is int):
+        raise SandboxError(f"{key} has the wrong type")
+    return value
