@@ -34,6 +34,7 @@ from handlers.shopee.client import protect_logs
 from handlers.shopee.sandbox_api import api_routes
 from handlers.shopee.sandbox_carrier import Carrier, CarrierSettings
 from handlers.shopee.sandbox_control import control_routes
+from handlers.shopee.sandbox_documents import document_routes
 from handlers.shopee.sandbox_logistics import logistics_routes
 from handlers.shopee.sandbox_lost import lost_push_routes
 from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
@@ -83,7 +84,7 @@ def create_sandbox(
             await anyio.to_thread.run_sync(sandbox.pushes.close)
 
     # api_routes ends in a catch-all: the others go first.
-    routes = [*logistics_routes(), *lost_push_routes(), *api_routes(), *control_routes()]
+    routes = [*logistics_routes(), *document_routes(), *lost_push_routes(), *api_routes(), *control_routes()]
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.sandbox = sandbox
     return app

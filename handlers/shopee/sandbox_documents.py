@@ -18,9 +18,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from starlette.responses import Response
+from starlette.routing import Route
 
 from handlers.shopee.sandbox_api import ShopeeApiError
-from handlers.shopee.sandbox_logistics import _param, _target
+from handlers.shopee.sandbox_logistics import Handler, _param, _target, logistics_endpoint
 from handlers.shopee.sandbox_shipping import DOCUMENT_TYPES
 from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
 
@@ -163,3 +164,18 @@ def airway_bill(lines: list[str]) -> bytes:
 def _pdf_text(line: str) -> str:
     text = line.encode("latin-1", "replace").decode("latin-1")
     return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+
+def document_routes() -> list[Route]:
+    """The shipping document routes, served like the other logistics calls (here rather than
+    in :func:`handlers.shopee.sandbox_logistics.logistics_routes`: this module builds on that one)."""
+    calls: list[tuple[str, Handler]] = [
+        ("get_shipping_document_parameter", get_shipping_document_parameter),
+        ("create_shipping_document", create_shipping_document),
+        ("get_shipping_document_result", get_shipping_document_result),
+        ("download_shipping_document", download_shipping_document),
+    ]
+    return [
+        Route(f"/api/v2/logistics/{name}", logistics_endpoint(handler), methods=["POST"])
+        for name, handler in calls
+    ]

@@ -206,23 +206,13 @@ def get_tracking_info(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Sho
 
 
 def logistics_routes() -> list[Route]:
-    """The Shopee logistics routes (before the catch-all of the API routes)."""
-    from handlers.shopee.sandbox_documents import (  # they build on this module
-        create_shipping_document,
-        download_shipping_document,
-        get_shipping_document_parameter,
-        get_shipping_document_result,
-    )
-
+    """The Shopee logistics routes but the shipping documents' (before the catch-all of the API
+    routes; :func:`handlers.shopee.sandbox_documents.document_routes` has those)."""
     base = "/api/v2/logistics"
     calls: list[tuple[str, Handler, str]] = [
         ("get_shipping_parameter", get_shipping_parameter, "GET"),
         ("ship_order", ship_order, "POST"),
         ("get_tracking_number", get_tracking_number, "GET"),
-        ("get_shipping_document_parameter", get_shipping_document_parameter, "POST"),
-        ("create_shipping_document", create_shipping_document, "POST"),
-        ("get_shipping_document_result", get_shipping_document_result, "POST"),
-        ("download_shipping_document", download_shipping_document, "POST"),
         ("get_tracking_info", get_tracking_info, "GET"),
     ]
     return [
