@@ -32,8 +32,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset(
                 "handlers.shopee.sandbox_state",
             }
         ),
-        frozenset({"handlers.shopee.sandbox_documents", "handlers.shopee.sandbox_logistics"}),
-        frozenset({"handlers.coupang.sandbox_returns", "handlers.coupang.sandbox_state"}),
     }
 )
 
@@ -42,10 +40,8 @@ KNOWN_LONG: frozenset[str] = frozenset(
     {
         "handlers/coupang/sandbox_state.py",
         "handlers/shopee/client.py",
-        "handlers/shopee/sandbox_state.py",
         "service/cli.py",
         "service/models.py",
-        "service/outbox.py",
     }
 )
 
