@@ -27,7 +27,8 @@ from starlette.routing import BaseRoute
 
 from handlers.coupang.sandbox_api import api_routes
 from handlers.coupang.sandbox_control import control_routes
-from handlers.coupang.sandbox_state import Box, CoupangSandbox, Item
+from handlers.coupang.sandbox_returns import CoupangSandbox
+from handlers.coupang.sandbox_state import Box, Item
 from handlers.sandbox_common import SandboxClock, SandboxError
 
 __all__ = ["Box", "CoupangSandbox", "Item", "SandboxClock", "SandboxError", "create_sandbox"]

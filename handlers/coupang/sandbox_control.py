@@ -38,8 +38,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from handlers.coupang.sandbox_api import answer
-from handlers.coupang.sandbox_state import CoupangSandbox, SandboxError
-from handlers.sandbox_common import ApiFaults, body_value, control_body
+from handlers.coupang.sandbox_returns import CoupangSandbox
+from handlers.sandbox_common import ApiFaults, SandboxError, body_value, control_body
 
 Control = Callable[[Request, CoupangSandbox], Awaitable[Any]]
 

@@ -34,7 +34,8 @@ from handlers.coupang.product_rules import validate
 from handlers.coupang.products import PRODUCTS_PATH
 from handlers.coupang.sandbox_api import CoupangApiError, _json_body, endpoint
 from handlers.coupang.sandbox_control import control
-from handlers.coupang.sandbox_state import CoupangSandbox, SandboxError
+from handlers.coupang.sandbox_returns import CoupangSandbox
+from handlers.sandbox_common import SandboxError
 from statemachines.listing import COUPANG_STATUS
 
 # Invented: the wording and status of "being registered, retry later" (seed 003; no published answer).

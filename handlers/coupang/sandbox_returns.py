@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.coupang.returns import HOLD, KINDS, STOPPED, UNPROCESSED
-from handlers.coupang.sandbox_state import Box, CoupangSandbox, iso, krw, kst
-from handlers.sandbox_common import SandboxError
+from handlers.coupang.sandbox_state import Box, CoupangWorld, iso, krw, kst
+from handlers.sandbox_common import SandboxClock, SandboxError
 
 DISPATCHED = ("DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
 RETURN_STEPS = ("VENDOR_WAREHOUSE_CONFIRM", "REQUEST_COUPANG_CHECK", "RETURNS_COMPLETED")
@@ -117,7 +117,7 @@ class Receipt:
 class ReturnsDesk:
     """The buyers' cancellations and returns, and the seller's and Coupang's answers."""
 
-    def __init__(self, sandbox: CoupangSandbox, seed: int = 0) -> None:
+    def __init__(self, sandbox: CoupangWorld, seed: int = 0) -> None:
         self.sandbox = sandbox
         self.receipts: dict[int, Receipt] = {}
         self._ids = random.Random(f"{seed}:receipts")
@@ -222,3 +222,33 @@ class ReturnsDesk:
         receipt.status, receipt.release_stop = status, stop
         receipt.modified_at = max(self.sandbox.clock.now(), receipt.created_at)
         return receipt
+
+
+class CoupangSandbox(CoupangWorld):
+    """The sandbox the endpoints and tests act on: the world and its returns desk.
+
+    Composed here, above both, so that the world (service of the order sheets) does not
+    import the desk that builds on it.
+    """
+
+    def __init__(
+        self,
+        vendor_id: str,
+        access_key: str,
+        secret_key: str,
+        *,
+        seed: int = 0,
+        clock: SandboxClock | None = None,
+        window_days: int = 1,
+        max_per_page: int = 50,
+    ) -> None:
+        super().__init__(
+            vendor_id,
+            access_key,
+            secret_key,
+            seed=seed,
+            clock=clock,
+            window_days=window_days,
+            max_per_page=max_per_page,
+        )
+        self.returns = ReturnsDesk(self, seed)

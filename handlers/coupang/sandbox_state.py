@@ -1,11 +1,13 @@
 """The Coupang sandbox's world: a vendor, its orders' shipment boxes, and what was asked of it.
 
 A box (one order sheet row) moves ACCEPT → INSTRUCT (acknowledgement) → DEPARTURE (invoice
-upload) → DELIVERING → FINAL_DELIVERY (the courier: :meth:`CoupangSandbox.advance`), or is
+upload) → DELIVERING → FINAL_DELIVERY (the courier: :meth:`CoupangWorld.advance`), or is
 set to any status by a test; the buyer may cancel or return boxes (``sandbox.returns``,
-:mod:`handlers.coupang.sandbox_returns`). Times are kept as Unix seconds on a :class:`SandboxClock` and
-shown in Korean time, as Coupang shows them. The sandbox counts every acknowledgement and
-invoice upload it received for each box, so tests can tell "done once" from "done twice".
+:mod:`handlers.coupang.sandbox_returns`, whose :class:`CoupangSandbox` is this world with
+that desk: the world never imports the desk that builds on it). Times are kept as Unix
+seconds on a :class:`SandboxClock` and shown in Korean time, as Coupang shows them. The
+sandbox counts every acknowledgement and invoice upload it received for each box, so tests
+can tell "done once" from "done twice".
 
 Thread-safe: the HTTP handlers (on uvicorn's loop) and tests (on their own thread) share it.
 """
@@ -18,15 +20,12 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from handlers.coupang.orders import KST, STATUSES
 from handlers.sandbox_common import ApiFaults, FaultScript, SandboxClock, SandboxError
 
-if TYPE_CHECKING:
-    from handlers.coupang.sandbox_returns import ReturnsDesk
-
-__all__ = ["Box", "CoupangSandbox", "Item", "SandboxClock", "SandboxError", "STATUSES", "kst"]
+__all__ = ["Box", "CoupangWorld", "Item", "SandboxClock", "SandboxError", "STATUSES", "kst"]
 
 COURIER_STEPS = {"DEPARTURE": "DELIVERING", "DELIVERING": "FINAL_DELIVERY", "NONE_TRACKING": "FINAL_DELIVERY"}
 ACTION_FAULTS = ("500", "hang")  # a lost answer: the change is made, the answer never comes
@@ -209,8 +208,8 @@ class Faults:
             raise SandboxError("delay_seconds must not be negative")
 
 
-class CoupangSandbox:
-    """One vendor's order sheets in a pretend Coupang."""
+class CoupangWorld:
+    """One vendor's order sheets in a pretend Coupang (the world the desks build on)."""
 
     def __init__(
         self,
@@ -240,9 +239,6 @@ class CoupangSandbox:
         self._api_script = FaultScript(self._lock, self._rng)  # one generator for every fault
         self._next_box = 640000000000000000 + self._ids.randrange(10**12)
         self._next_order = 25000000000000 + self._ids.randrange(10**9)
-        from handlers.coupang.sandbox_returns import ReturnsDesk  # it builds on this module
-
-        self.returns: ReturnsDesk = ReturnsDesk(self, seed)
 
     @property
     def lock(self) -> threading.RLock:

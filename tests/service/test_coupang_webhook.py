@@ -14,7 +14,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from handlers.coupang.sandbox_state import CoupangSandbox
+from handlers.coupang.sandbox import CoupangSandbox
 from service.app import create_app
 from service.db import Database
 from service.models import Event, Push
