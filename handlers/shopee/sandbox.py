@@ -10,11 +10,13 @@ modes). Its state, :class:`ShopeeSandbox`, is ``app.state.sandbox``: tests drive
 in-process, or over HTTP through the ``/sandbox`` control endpoints
 (:mod:`handlers.shopee.sandbox_control`). The modules:
 
-- :mod:`handlers.shopee.sandbox_state`: clock, shops and tokens, orders, what a change pushes;
+- :mod:`handlers.shopee.sandbox_state`: the world (``ShopeeWorld``): shops and tokens,
+  orders, what a change pushes;
 - :mod:`handlers.shopee.sandbox_push`: delivery, faults, retries, counts;
 - :mod:`handlers.shopee.sandbox_api`: the Shopee endpoints and their checks;
 - :mod:`handlers.shopee.sandbox_shipping`: arranging shipment, tracking numbers, airway
-  bills, logistics faults, idempotency keys, bookings;
+  bills, logistics faults, idempotency keys, bookings; and ``ShopeeSandbox``, the world with
+  this desk, composed above both so that the world never imports a desk that builds on it;
 - :mod:`handlers.shopee.sandbox_carrier`: checkpoints, the way to delivery, auto and demo modes;
 - :mod:`handlers.shopee.sandbox_logistics`: the logistics endpoints;
 - :mod:`handlers.shopee.sandbox_lost`: the lost-push endpoints (dropped and undeliverable pushes);
@@ -38,8 +40,13 @@ from handlers.shopee.sandbox_documents import document_routes
 from handlers.shopee.sandbox_logistics import logistics_routes
 from handlers.shopee.sandbox_lost import lost_push_routes
 from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
-from handlers.shopee.sandbox_shipping import LogisticsFaults, LogisticsSettings, SandboxLogistics
-from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
+from handlers.shopee.sandbox_shipping import (
+    LogisticsFaults,
+    LogisticsSettings,
+    SandboxLogistics,
+    ShopeeSandbox,
+)
+from handlers.shopee.sandbox_state import Order, Package, Shop
 
 __all__ = [
     "ApiFaults",

@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from handlers.shopee.sandbox_state import Order, Shop, ShopeeSandbox
+from handlers.shopee.sandbox_state import Order, Shop, ShopeeWorld
 from handlers.shopee.signing import api_signature
 
 TIMESTAMP_WINDOW = 5 * 60
@@ -51,7 +51,7 @@ SERVER_ERROR = ("error_server", "System error. Please try again later.")
 # here has; the ads pages publish ads.rate_limit.* names of their own module.
 RATE_LIMITED = ("error_server", "Too many requests, please try again later")
 
-Handler = Callable[[Request, ShopeeSandbox], Awaitable[dict[str, Any]]]
+Handler = Callable[[Request, ShopeeWorld], Awaitable[dict[str, Any]]]
 
 
 class ShopeeApiError(Exception):
@@ -74,7 +74,7 @@ def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     """Faults first, then the handler; its data or error go into Shopee's envelope."""
 
     async def serve(request: Request) -> Response:
-        sandbox: ShopeeSandbox = request.app.state.sandbox
+        sandbox: ShopeeWorld = request.app.state.sandbox
         request_id = uuid.uuid4().hex
         fault = sandbox.next_api_fault()
         failed = gateway_fault(fault, request_id)
@@ -107,7 +107,7 @@ def _error(error: str, message: str, request_id: str) -> dict[str, Any]:
     return {"request_id": request_id, "error": error, "message": message}
 
 
-def authenticate(request: Request, sandbox: ShopeeSandbox, *, shop_call: bool) -> Shop | None:
+def authenticate(request: Request, sandbox: ShopeeWorld, *, shop_call: bool) -> Shop | None:
     """Check the common parameters and the signature; the shop of a shop call."""
     query = request.query_params
     partner_id = query.get("partner_id")
@@ -160,7 +160,7 @@ def _int(request: Request, name: str, *, required: bool = True, default: int = 0
     return int(value)
 
 
-async def get_order_list(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def get_order_list(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """``GET /api/v2/order/get_order_list``: order numbers in a time window, cursor-paged."""
     shop = authenticate(request, sandbox, shop_call=True)
     assert shop is not None
@@ -192,7 +192,7 @@ async def get_order_list(request: Request, sandbox: ShopeeSandbox) -> dict[str, 
     return {"response": response}
 
 
-async def get_order_detail(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def get_order_detail(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """``GET /api/v2/order/get_order_detail``: up to 50 orders; optional fields on request."""
     shop = authenticate(request, sandbox, shop_call=True)
     assert shop is not None
@@ -249,7 +249,7 @@ def order_detail(order: Order, fields: set[str]) -> dict[str, Any]:
     return detail
 
 
-async def get_shop_info(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def get_shop_info(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """``GET /api/v2/shop/get_shop_info``: top-level fields, Instant Mart relation included."""
     shop = authenticate(request, sandbox, shop_call=True)
     assert shop is not None
@@ -281,7 +281,7 @@ async def get_shop_info(request: Request, sandbox: ShopeeSandbox) -> dict[str, A
     return info
 
 
-async def refresh_access_token(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def refresh_access_token(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """``POST /api/v2/auth/access_token/get``: a public call; JSON body with the refresh token."""
     authenticate(request, sandbox, shop_call=False)
     try:
@@ -310,7 +310,7 @@ async def refresh_access_token(request: Request, sandbox: ShopeeSandbox) -> dict
     }
 
 
-async def not_found(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def not_found(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """Any other ``/api/v2`` path."""
     raise ShopeeApiError("error_not_found", "Api not found.")
 

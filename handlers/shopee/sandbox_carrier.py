@@ -9,7 +9,7 @@ optional failed attempts (worded checkpoints; the parcel stays ``LOGISTICS_PICKU
 then goes out for delivery again),
 delivered (``LOGISTICS_DELIVERY_DONE``; the order goes TO_CONFIRM_RECEIVE once all its
 parcels are), and after ``complete_beats`` more steps the order is COMPLETED. Order status
-changes are pushed by :meth:`ShopeeSandbox.move` as any other change.
+changes are pushed by :meth:`ShopeeWorld.move` as any other change.
 
 Checkpoints carry Shopee's tracking statuses (``ORDER_CREATED``, ``PICKED_UP``,
 ``DELIVERY_PENDING``, ``FAILED_DELIVERED``, ``DELIVERED``: TrackingLogisticsStatus in
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.sandbox_common import SandboxError
 
 if TYPE_CHECKING:
-    from handlers.shopee.sandbox_state import Order, Package, ShopeeSandbox
+    from handlers.shopee.sandbox_state import Order, Package, ShopeeWorld
 
 log = logging.getLogger("orderwatch.sandbox")
 
@@ -74,7 +74,7 @@ class CarrierSettings:
 class Carrier:
     """Moves a sandbox's arranged parcels along and keeps their checkpoints."""
 
-    def __init__(self, sandbox: ShopeeSandbox, seed: int = 0) -> None:
+    def __init__(self, sandbox: ShopeeWorld, seed: int = 0) -> None:
         self.sandbox = sandbox
         self.settings = CarrierSettings()
         self.hooks: list[Callable[[], None]] = []  # run first at every beat

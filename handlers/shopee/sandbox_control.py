@@ -58,8 +58,7 @@ from starlette.routing import Route
 
 from handlers.sandbox_common import ApiFaults, SandboxError, body_value, control_body
 from handlers.shopee.sandbox_carrier import CarrierSettings
-from handlers.shopee.sandbox_shipping import LogisticsSettings
-from handlers.shopee.sandbox_state import ShopeeSandbox
+from handlers.shopee.sandbox_shipping import LogisticsSettings, ShopeeSandbox
 
 Control = Callable[[Request, ShopeeSandbox], Awaitable[Any]]
 

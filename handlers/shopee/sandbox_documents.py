@@ -22,8 +22,8 @@ from starlette.routing import Route
 
 from handlers.shopee.sandbox_api import ShopeeApiError
 from handlers.shopee.sandbox_logistics import Handler, _param, _target, logistics_endpoint
-from handlers.shopee.sandbox_shipping import DOCUMENT_TYPES
-from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
+from handlers.shopee.sandbox_shipping import DOCUMENT_TYPES, ShopeeSandbox
+from handlers.shopee.sandbox_state import Order, Package, Shop
 
 MAX_DOCUMENTS = 50
 ALL_FAILED = ("common.batch_api_all_failed", "Failed, please check result_list for more details.")

@@ -11,12 +11,21 @@ two); non-integrated its ``tracking_no`` when listed.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from handlers.shopee.sandbox_api import ShopeeApiError
 
-if TYPE_CHECKING:
-    from handlers.shopee.sandbox_shipping import LogisticsSettings
+
+class Offer(Protocol):
+    """What a check reads of the logistics settings (handlers.shopee.sandbox_shipping's
+    ``LogisticsSettings``, which builds on this module)."""
+
+    pickup_slots: bool
+
+    def needed(self, mode: str) -> list[str]:
+        """What ``info_needed`` lists for ``mode``."""
+        ...
+
 
 UNSUPPORTED = {
     "pickup": "This order does not support ship with pickup.",
@@ -38,7 +47,7 @@ NEED_TRACKING = "Parameter tracking_number can not be null."
 NOT_TRACKED = "Please do not request with tracking_no for this channel which does not require tracking_no."
 
 
-def check_choice(settings: LogisticsSettings, now: int, mode: str, choice: Mapping[str, Any]) -> str:
+def check_choice(settings: Offer, now: int, mode: str, choice: Mapping[str, Any]) -> str:
     """Check the mode's fields against what ``info_needed`` lists (ship_order's error
     names); where the parcel is handed over."""
     needed = settings.needed(mode)
@@ -56,7 +65,7 @@ def check_choice(settings: LogisticsSettings, now: int, mode: str, choice: Mappi
     return "The seller handed the parcel to their own carrier"
 
 
-def _check_pickup(settings: LogisticsSettings, now: int, choice: Mapping[str, Any], needed: list[str]) -> str:
+def _check_pickup(settings: Offer, now: int, choice: Mapping[str, Any], needed: list[str]) -> str:
     address_id = choice.get("address_id")
     slots = settings.pickup_slots
     if address_id is None or (

@@ -34,8 +34,8 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from handlers.shopee.sandbox_api import ShopeeApiError, answer, authenticate, gateway_fault
-from handlers.shopee.sandbox_shipping import MODES
-from handlers.shopee.sandbox_state import Order, Package, Shop, ShopeeSandbox
+from handlers.shopee.sandbox_shipping import MODES, ShopeeSandbox
+from handlers.shopee.sandbox_state import Order, Package, Shop
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 Handler = Callable[[Mapping[str, Any], ShopeeSandbox, Shop], "dict[str, Any] | Response"]

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.routing import Route
 
 from handlers.shopee.sandbox_api import ShopeeApiError, authenticate, endpoint
-from handlers.shopee.sandbox_state import ShopeeSandbox
+from handlers.shopee.sandbox_state import ShopeeWorld
 
 GET_PATH = "/api/v2/push/get_lost_push_message"
 CONFIRM_PATH = "/api/v2/push/confirm_consumed_lost_push_message"
@@ -28,7 +28,7 @@ PAGE = 100
 NO_ERROR = {"error": "-", "message": "-", "warning": "-"}  # as the published samples answer success
 
 
-async def get_lost_push_message(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def get_lost_push_message(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """The oldest unconfirmed lost pushes of the last 3 days."""
     authenticate(request, sandbox, shop_call=False)
     lost, more = sandbox.pushes.lost_page(since=sandbox.clock.now() - KEPT_SECONDS, limit=PAGE)
@@ -46,7 +46,7 @@ async def get_lost_push_message(request: Request, sandbox: ShopeeSandbox) -> dic
     return {**NO_ERROR, "response": page}
 
 
-async def confirm_consumed_lost_push_message(request: Request, sandbox: ShopeeSandbox) -> dict[str, Any]:
+async def confirm_consumed_lost_push_message(request: Request, sandbox: ShopeeWorld) -> dict[str, Any]:
     """Forget the lost pushes up to ``last_message_id``."""
     authenticate(request, sandbox, shop_call=False)
     try:

@@ -26,16 +26,14 @@ import random
 from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from handlers.sandbox_common import SandboxError
+from handlers.sandbox_common import SandboxClock, SandboxError
 from handlers.shopee.sandbox_api import ShopeeApiError
 from handlers.shopee.sandbox_carrier import Carrier
 from handlers.shopee.sandbox_handover import ADDRESSES, BRANCHES, SLUGS, UNSUPPORTED, check_choice, slots_at
-from handlers.shopee.sandbox_state import Order, Package
-
-if TYPE_CHECKING:
-    from handlers.shopee.sandbox_state import ShopeeSandbox
+from handlers.shopee.sandbox_push import PushFaults
+from handlers.shopee.sandbox_state import Order, Package, ShopeeWorld
 
 MODES = ("pickup", "dropoff", "non_integrated")
 DOCUMENT_TYPES = (
@@ -145,7 +143,7 @@ class Remembered:
 class SandboxLogistics:
     """A sandbox's logistics: arrangements, bookings, airway bills, faults, and its carrier."""
 
-    def __init__(self, sandbox: ShopeeSandbox, seed: int = 0) -> None:
+    def __init__(self, sandbox: ShopeeWorld, seed: int = 0) -> None:
         self.sandbox = sandbox
         self.settings = LogisticsSettings()
         self.faults = LogisticsFaults()
@@ -372,3 +370,32 @@ def _place(place: Mapping[str, Any]) -> dict[str, Any]:
 
 def _flags(place: Mapping[str, Any]) -> dict[str, Any]:
     return {"address_flag": list(place["address_flag"])} if "address_flag" in place else {}
+
+
+class ShopeeSandbox(ShopeeWorld):
+    """The sandbox the endpoints and tests act on: the world and its logistics desk.
+
+    Composed here, above both, so that the world does not import the desk that builds on it.
+    """
+
+    def __init__(
+        self,
+        partner_id: int,
+        partner_key: str,
+        *,
+        push_url: str | None = None,
+        seed: int = 0,
+        clock: SandboxClock | None = None,
+        faults: PushFaults | None = None,
+    ) -> None:
+        super().__init__(partner_id, partner_key, push_url=push_url, seed=seed, clock=clock, faults=faults)
+        self.logistics = SandboxLogistics(self, seed)
+
+    def start_demo(self, pace_seconds: float = 4.0, shop_id: int | None = None) -> None:
+        """Demo mode: every ``pace_seconds`` a new order of the shop (UNPAID, paid on the next
+        beat) and one step for every parcel on its way; arranging shipment is left to orderwatch."""
+        self.logistics.carrier.start(pace_seconds, create_orders=True, shop_id=shop_id)
+
+    def stop_demo(self) -> None:
+        """Stop demo mode (and the carrier's auto mode)."""
+        self.logistics.carrier.stop()

@@ -16,15 +16,12 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from handlers.sandbox_common import ApiFaults, FaultScript, SandboxClock, SandboxError
 from handlers.shopee.sandbox_push import PushEngine, PushFaults
-
-if TYPE_CHECKING:
-    from handlers.shopee.sandbox_shipping import SandboxLogistics
 
 _OPEN = {"UNPAID", "PENDING", "READY_TO_SHIP", "PROCESSED", "RETRY_SHIP", "SHIPPED", "INVOICE_PENDING"}
 _CLOSING = {"TO_CONFIRM_RECEIVE", "IN_CANCEL", "CANCELLED", "TO_RETURN", "COMPLETED"}
@@ -122,8 +119,9 @@ class Order:
         }
 
 
-class ShopeeSandbox:
-    """Shops, orders and tokens of a pretend Shopee, and the pushes its changes send."""
+class ShopeeWorld:
+    """Shops, orders and tokens of a pretend Shopee, and the pushes its changes send: the world
+    the desks build on (:class:`handlers.shopee.sandbox_shipping.ShopeeSandbox` adds logistics)."""
 
     def __init__(
         self,
@@ -145,23 +143,11 @@ class ShopeeSandbox:
         self._lock = threading.RLock()
         self._ids = random.Random(f"{seed}:ids")
         self._api_script = FaultScript(self._lock, random.Random(f"{seed}:api"))
-        from handlers.shopee.sandbox_shipping import SandboxLogistics  # it builds on this module
-
-        self.logistics: SandboxLogistics = SandboxLogistics(self, seed)
 
     @property
     def lock(self) -> threading.RLock:
         """The lock every change of the sandbox's world holds (re-entrant)."""
         return self._lock
-
-    def start_demo(self, pace_seconds: float = 4.0, shop_id: int | None = None) -> None:
-        """Demo mode: every ``pace_seconds`` a new order of the shop (UNPAID, paid on the next
-        beat) and one step for every parcel on its way; arranging shipment is left to orderwatch."""
-        self.logistics.carrier.start(pace_seconds, create_orders=True, shop_id=shop_id)
-
-    def stop_demo(self) -> None:
-        """Stop demo mode (and the carrier's auto mode)."""
-        self.logistics.carrier.stop()
 
     # -- shops and tokens -----------------------------------------------------------------
 
