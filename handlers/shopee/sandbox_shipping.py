@@ -373,10 +373,7 @@ def _flags(place: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class ShopeeSandbox(ShopeeWorld):
-    """The sandbox the endpoints and tests act on: the world and its logistics desk.
-
-    Composed here, above both, so that the world does not import the desk that builds on it.
-    """
+    """The world and its logistics desk, composed above both (the world never imports a desk)."""
 
     def __init__(
         self,
