@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from handlers.shopee import receiver
 from service import (
     changes,
     commands,
@@ -32,7 +33,6 @@ from service import (
     shops,
     stream,
     views,
-    webhooks,
 )
 from service.access_log import protect_access_log
 from service.actions import running_outbox
@@ -283,7 +283,7 @@ async def readyz(request: Request) -> Response:
 
 
 ROUTES = [
-    Route(webhooks.PUSH_PATH, webhooks.shopee_push, methods=["POST"]),  # App serves it first
+    Route(receiver.PUSH_PATH, receiver.shopee_push, methods=["POST"]),  # App serves it first
     Route(coupang_webhook.PATH, coupang_webhook.coupang_report, methods=["POST"]),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
@@ -329,9 +329,9 @@ class App(Starlette):
     callers), and its errors are answered as the error handlers would."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == webhooks.PUSH_PATH and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["path"] == receiver.PUSH_PATH and scope["method"] == "POST":
             scope["app"] = self
-            await webhooks.shopee_push.answer(scope, receive, send)
+            await receiver.shopee_push.answer(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -380,6 +380,6 @@ def create_app(
     app = App(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
     app.state.settings = settings
     app.state.stop_streams = threading.Event()  # set on shutdown: GET /v1/stream answers end
-    app.state.push_counts = webhooks.new_push_counts()
+    app.state.push_counts = receiver.new_push_counts()
     app.state.metrics = metrics.new_registry(app)
     return app

@@ -1,4 +1,4 @@
-"""Inbound marketplace pushes over HTTP: ``POST /webhooks/shopee``.
+"""Shopee's pushes over HTTP: ``POST /webhooks/shopee``.
 
 In order: read the raw body (at most 1 MiB: 413), verify the signature over those bytes
 with the push partner key (``ORDERWATCH_SHOPEE_PUSH_PARTNER_KEY``, else the API partner key;
