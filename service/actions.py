@@ -74,7 +74,7 @@ async def resources(settings: Settings, db: Database) -> AsyncIterator[dict[str,
             stack.push_async_callback(client.aclose)
             found["shopee"] = client
         from handlers.coupang.ordersheets import OrderSheets
-        from service.coupang_poll import coupang_client
+        from handlers.coupang.poll import coupang_client
 
         coupang = coupang_client(settings)
         if coupang is not None:

@@ -32,9 +32,9 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from handlers.coupang.orders import PLATFORM, SheetError, sheet_events
+from handlers.coupang.poll import remember
 from handlers.signatures import verify
 from service import limits
-from service.coupang_poll import remember
 from service.db import Database
 from service.errors import ApiError
 from service.ingest import ingest_in

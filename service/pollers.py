@@ -1,6 +1,6 @@
 """The pollers a process runs: inside ``orderwatch serve`` (unless ``--no-poll``) or alone
 as ``orderwatch poll``: the Shopee reconciliation poll and the Coupang order poll
-(service/coupang_poll.py). Each is started only when its marketplace is configured."""
+(handlers/coupang/poll.py). Each is started only when its marketplace is configured."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import logging
 from collections.abc import AsyncIterator
 
 from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.poll import CoupangPoller, coupang_client
 from service import products
-from service.coupang_poll import CoupangPoller, coupang_client
 from service.db import Database
 from service.reconcile import ShopeeReconciler
 from service.settings import Settings

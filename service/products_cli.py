@@ -60,9 +60,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _register(settings: Settings, db: Any, path: Path) -> int:
+    from handlers.coupang.poll import coupang_client
     from handlers.coupang.product_rules import validate
     from service import products
-    from service.coupang_poll import coupang_client
 
     try:
         body = json.loads(path.read_text(encoding="utf-8"))

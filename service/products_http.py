@@ -20,12 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.coupang.client import CoupangClient
+from handlers.coupang.poll import coupang_client
 from handlers.coupang.product_rules import validate
 from handlers.coupang.products import is_product_id
 from handlers.errors import AuthenticationFailed, MarketplaceError, RequestRejected
 from service import limits, product_views, products
 from service.auth import authorize
-from service.coupang_poll import coupang_client
 from service.db import Database
 from service.errors import ApiError
 from service.settings import Settings

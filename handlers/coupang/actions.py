@@ -34,7 +34,7 @@ import sqlalchemy as sa
 
 from handlers.coupang.orders import DISPATCHED, PLATFORM, cancelled, held_for_cancel
 from handlers.coupang.ordersheets import MAX_ACKNOWLEDGE, BoxResult, OrderSheets, invoice_dtos
-from service.coupang_poll import ingest_sheets
+from handlers.coupang.poll import ingest_sheets
 from service.coupang_shops import acknowledges
 from service.db import Database
 from service.models import ORDERS, PACKAGES

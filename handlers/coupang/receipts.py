@@ -5,7 +5,7 @@ made days ago that moves on (a stop-shipment request the seller answers, a retur
 completes) is only seen by listing its day again under the new status. ``coupang_receipts``
 (migration 0012) remembers each request's day and last status; the statuses a request
 moves on to (UC, PR, CC) are listed back to the day of the oldest request not yet final,
-within ``MAX_OPEN_DAYS``. :class:`service.coupang_poll.CoupangPoller` walks the days.
+within ``MAX_OPEN_DAYS``. :class:`handlers.coupang.poll.CoupangPoller` walks the days.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Any, cast
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from handlers.coupang.ingest import ingest_documents, upsert_statuses
 from handlers.coupang.orders import parse_time
 from handlers.coupang.returns import FINAL, ReceiptError, receipt_events, receipt_ids, receipt_status
-from service.coupang_ingest import ingest_documents, upsert_statuses
 from service.db import Database
 from service.ingest import Ingested
 from service.models import COUPANG_RECEIPTS as RECEIPTS

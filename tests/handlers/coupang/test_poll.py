@@ -16,9 +16,9 @@ import pytest
 import sqlalchemy as sa
 
 from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.poll import CoupangPoller, Report, cursor_name, days
 from handlers.coupang.sandbox import CoupangSandbox
 from handlers.sandbox_common import ApiFaults
-from service.coupang_poll import CoupangPoller, Report, cursor_name, days
 from service.cursors import read_cursor
 from service.db import Database
 from service.models import Order, Package, Transition

@@ -18,12 +18,12 @@ import pytest
 import sqlalchemy as sa
 
 from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.poll import CoupangPoller, Report, days
+from handlers.coupang.receipts import cursor_name
 from handlers.coupang.returns import KINDS
 from handlers.coupang.sandbox import Box, CoupangSandbox
 from handlers.sandbox_common import ApiFaults
 from service import commands
-from service.coupang_poll import CoupangPoller, Report, days
-from service.coupang_returns import cursor_name
 from service.cursors import read_cursor
 from service.db import Database
 from service.models import Alert, OutboxJob, Transition

@@ -11,7 +11,7 @@ are found again wherever they were ordered: each status after ACCEPT also lists 
 day of the oldest box not yet delivered nor cancelled (within ``MAX_OPEN_DAYS``).
 
 Return and cancel requests (CANCEL, RU, UC, PR, CC) are walked the same way, by the day they
-were made, each kind with its own cursor; :mod:`service.coupang_returns` ingests and
+were made, each kind with its own cursor; :mod:`handlers.coupang.receipts` ingests and
 remembers them.
 """
 
@@ -29,14 +29,14 @@ import anyio
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from handlers.coupang import receipts
 from handlers.coupang.client import CoupangClient
+from handlers.coupang.ingest import ingest_documents, upsert_statuses
 from handlers.coupang.orders import STATUSES, SheetError, day_start, kst_day, parse_time, sheet_events
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.returnrequests import ReturnRequests
 from handlers.coupang.returns import KINDS
 from handlers.errors import MarketplaceError
-from service import coupang_returns as returns
-from service.coupang_ingest import ingest_documents, upsert_statuses
 from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import Ingested
@@ -182,7 +182,7 @@ class CoupangPoller:
         report = Report()
         now = self.clock()
         boxes = await anyio.to_thread.run_sync(open_since, self.db, self.vendor_id, now)
-        requests = await anyio.to_thread.run_sync(returns.open_since, self.db, self.vendor_id, now)
+        requests = await anyio.to_thread.run_sync(receipts.open_since, self.db, self.vendor_id, now)
         walks: list[tuple[str, str, datetime | None, Callable[[date], Awaitable[None]]]] = [
             (
                 status,
@@ -195,8 +195,8 @@ class CoupangPoller:
         walks += [
             (
                 f"returns:{kind}",
-                returns.cursor_name(self.vendor_id, kind),
-                requests if kind in returns.FOLLOWED else None,
+                receipts.cursor_name(self.vendor_id, kind),
+                requests if kind in receipts.FOLLOWED else None,
                 partial(self._receipt_day, kind, report=report),
             )
             for kind in self.return_kinds
@@ -254,7 +254,7 @@ class CoupangPoller:
             report.receipts += len(page.receipts)
             return page.receipts, page.next_token
 
-        await self._pages(fetch, returns.ingest_receipts, f"requests {kind} on {day}", report)
+        await self._pages(fetch, receipts.ingest_receipts, f"requests {kind} on {day}", report)
 
     async def _pages(self, fetch: Fetch, ingest: Ingest, what: str, report: Report) -> None:
         """Fetch and ingest page after page until the token ends (each page its own transaction)."""
