@@ -8,7 +8,7 @@ and changes nothing). The shop's cursor, persisted in ``poll_cursors``, moves on
 every ingest of the poll has committed, so a crash at any point re-polls, never skips.
 The poll also learns each shop's Instant Mart relation once per process, and first of
 all recovers the pushes Shopee could not deliver from its lost-push list
-(service/lost_pushes.py).
+(handlers/shopee/lost_pushes.py).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from handlers.errors import MarketplaceError
+from handlers.shopee.lost_pushes import LostReport, recover_lost_pushes
 from handlers.shopee.orders import DetailLike, detail_events
 from handlers.shopee.push import PLATFORM
 from service import shops
 from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest
-from service.lost_pushes import LostReport, recover_lost_pushes
 from service.models import ORDERS, SHOPS
 from service.rounds import every
 

@@ -20,11 +20,11 @@ import sqlalchemy as sa
 
 from handlers.coupang.sandbox import create_sandbox
 from handlers.coupang.sandbox_products import FIRST_PRODUCT_ID, attach, product_routes
+from handlers.shopee.lost_pushes import ALERT_KIND
 from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database
 from service.limits import MAX_DEPTH
-from service.lost_pushes import ALERT_KIND
 from service.models import Alert, Order, Push
 from service.models import CoupangProduct as Product
 from service.settings import Secret, Settings

@@ -19,14 +19,13 @@ import sqlalchemy as sa
 from starlette.applications import Starlette
 
 from handlers.errors import MarketplaceUnavailable
+from handlers.shopee import lost_pushes
 from handlers.shopee.client import ShopeeClient
-from handlers.shopee.lost_pushes import CONFIRM_PATH
+from handlers.shopee.lost_pushes import ALERT_KIND, CONFIRM_PATH, LostReport
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
-from service import lost_pushes
 from service.app import create_app
 from service.cursors import read_cursor
 from service.db import Database, StorageUnavailable
-from service.lost_pushes import ALERT_KIND, LostReport
 from service.models import Alert, Order, Transition
 from service.reconcile import (
     Report,
