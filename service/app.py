@@ -17,11 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from handlers.coupang import webhook as coupang_webhook
 from handlers.shopee import receiver
 from service import (
     changes,
     commands,
-    coupang_webhook,
     dashboard,
     documents,
     limits,
