@@ -189,8 +189,9 @@ NOT_CALLS = frozenset(
     {"call", "call_for_file", "request", "aclose", "__aenter__", "__aexit__", "recover_lost_pushes"}
 )
 # Not client modules: they drive the calls (the outbox actions, Shopee's push receiver, its
-# reconciliation poll and its tokens' refresh), and the tests of each drive them.
-NOT_CLIENT_MODULES = frozenset({"actions", "receiver", "reconcile", "tokens"})
+# reconciliation poll and its tokens' refresh, Coupang's order poll and report endpoint), and
+# the tests of each drive them.
+NOT_CLIENT_MODULES = frozenset({"actions", "receiver", "reconcile", "tokens", "poll", "webhook"})
 
 
 def _public_calls(package: Any) -> set[str]:
