@@ -203,7 +203,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 def _authorize(db: Database, args: argparse.Namespace) -> int:
     from datetime import UTC, datetime, timedelta
 
-    from service.reconcile import set_tokens
+    from handlers.shopee.tokens import set_tokens
 
     if not args.shop.isdigit():
         raise ConfigurationError(f"shop ids are numbers, not {args.shop!r}")

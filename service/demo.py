@@ -27,12 +27,12 @@ import sqlalchemy as sa
 import uvicorn
 
 from handlers.shopee.sandbox import ShopeeSandbox, create_sandbox
+from handlers.shopee.tokens import set_tokens
 from service.app import create_app
 from service.db import Database
 from service.ingest import ingest
 from service.migrate import upgrade
 from service.models import Order
-from service.reconcile import set_tokens
 from service.settings import Secret, Settings
 from service.stream import Server
 from statemachines.events import Event, EventKind

@@ -18,29 +18,27 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from handlers.errors import MarketplaceError
 from handlers.shopee.lost_pushes import LostReport, recover_lost_pushes
 from handlers.shopee.orders import DetailLike, detail_events
 from handlers.shopee.push import PLATFORM
+from handlers.shopee.tokens import AuthorizedShop, authorized_shops
 from service import shops
 from service.cursors import read_cursor, write_cursor
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest
-from service.models import ORDERS, SHOPS
+from service.models import ORDERS
 from service.rounds import every
 
 log = logging.getLogger("orderwatch.reconcile")
 
 MAX_WINDOW = 15 * 24 * 3600  # Shopee's get_order_list answers at most 15 days at once
 DETAIL_CHUNK = 50  # order_sn_list takes at most 50
-REFRESH_AHEAD = timedelta(minutes=10)
 
 
 class ShopeeOrders(Protocol):
@@ -85,53 +83,9 @@ class Report:
     lost: LostReport | None = None  # the lost pushes recovered first (None: not asked)
 
 
-@dataclass(frozen=True)
-class AuthorizedShop:
-    """A shop the poll may ask about, with its access token."""
-
-    shop_id: str
-    access_token: str
-
-
 def cursor_name(shop_id: str) -> str:
     """The ``poll_cursors`` name of a shop's reconciliation cursor."""
     return f"{PLATFORM}:reconcile:{shop_id}"
-
-
-def authorized_shops(db: Database) -> list[AuthorizedShop]:
-    """The Shopee shops that have an access token."""
-    query = (
-        sa.select(SHOPS.c.shop_id, SHOPS.c.access_token)
-        .where(SHOPS.c.platform == PLATFORM, SHOPS.c.access_token.is_not(None))
-        .order_by(SHOPS.c.shop_id)
-    )
-    with db.read() as conn:
-        return [AuthorizedShop(row.shop_id, row.access_token) for row in conn.execute(query)]
-
-
-def set_tokens(
-    db: Database,
-    shop_id: str,
-    access_token: str,
-    refresh_token: str | None = None,
-    expires_at: datetime | None = None,
-) -> None:
-    """Store a shop's Open API tokens (creating the shop if it is new)."""
-
-    def work(conn: Connection) -> None:
-        values = {
-            "access_token": access_token,
-            "refresh_token": refresh_token,
-            "token_expires_at": expires_at,
-        }
-        found = conn.execute(
-            SHOPS.update().where(SHOPS.c.platform == PLATFORM, SHOPS.c.shop_id == shop_id).values(**values)
-        )
-        if not found.rowcount:
-            now = datetime.now(UTC)
-            conn.execute(SHOPS.insert().values(platform=PLATFORM, shop_id=shop_id, created_at=now, **values))
-
-    db.run_write(work)
 
 
 # Paid orders not shipped yet: their detail has the ship-by deadline (pushes do not).

@@ -6,8 +6,8 @@ from contextlib import ExitStack
 from typing import Any
 
 from handlers.shopee.sandbox import ShopeeSandbox, create_sandbox
+from handlers.shopee.tokens import set_tokens
 from service.db import Database
-from service.reconcile import set_tokens
 from service.settings import Secret, Settings
 from tests.live_server import serve
 

@@ -40,13 +40,13 @@ from handlers.shopee.client import ShopeeClient
 from handlers.shopee.handover import Handover, Unmet, advance_fulfilment, choose
 from handlers.shopee.logistics import Dropoff, Pickup, ShopeeLogistics
 from handlers.shopee.push import PLATFORM, tracking_number_key
+from handlers.shopee.tokens import access_token
 from handlers.shopee.tracking import Point, checkpoint_events
 from service import changes, documents
 from service.db import Database
 from service.ingest import ingest
 from service.models import CHECKPOINTS, ORDERS, PACKAGES
 from service.outbox import Again, Context, Handler, Job
-from service.tokens import access_token
 from statemachines.events import Event, EventKind
 from statemachines.machines import PACKAGE
 

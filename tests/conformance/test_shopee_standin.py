@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 
 from handlers.shopee.signing import push_signature
+from handlers.shopee.tokens import set_tokens
 from service import shops
 from service.app import create_app
 from service.db import Database
 from service.models import PUSHES
 from service.outbox import jobs
-from service.reconcile import set_tokens
 from tests.conformance import corpus
 from tests.conformance.standin import WAYBILL, StandIn, create_standin, shopee_sign
 from tests.live_server import serve

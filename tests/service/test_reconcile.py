@@ -23,6 +23,7 @@ from handlers.shopee import lost_pushes
 from handlers.shopee.client import ShopeeClient
 from handlers.shopee.lost_pushes import ALERT_KIND, CONFIRM_PATH, LostReport
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
+from handlers.shopee.tokens import set_tokens
 from service.app import create_app
 from service.cursors import read_cursor
 from service.db import Database, StorageUnavailable
@@ -31,7 +32,6 @@ from service.reconcile import (
     Report,
     ShopeeReconciler,
     cursor_name,
-    set_tokens,
     windows,
 )
 from service.settings import Secret

@@ -9,9 +9,8 @@ import pytest
 
 from handlers.shopee.client import ShopeeClient
 from handlers.shopee.sandbox import ShopeeSandbox, create_sandbox
+from handlers.shopee.tokens import NotAuthorized, access_token, authorized_shops, set_tokens
 from service.db import Database
-from service.reconcile import authorized_shops, set_tokens
-from service.tokens import NotAuthorized, access_token
 from tests.live_server import serve
 
 PARTNER, KEY, SHOP = 2001234, "sandbox-partner-key", 680000123

@@ -1,4 +1,5 @@
-"""Shops' Open API access tokens: read from ``shops``, refreshed before they expire.
+"""Shopee shops' Open API tokens: stored in ``shops`` (``orderwatch shops authorize``),
+read from there, refreshed before they expire.
 
 Shopee's access tokens live hours and a refresh token can be spent once. A token that
 expires within :data:`AHEAD` is refreshed first; the new pair is stored only if nobody
@@ -9,12 +10,15 @@ workers refreshing at once keep a working pair.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import anyio
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
+from handlers.shopee.push import PLATFORM
 from service.db import Database
 from service.models import SHOPS
 
@@ -56,7 +60,51 @@ def _store(db: Database, platform: str, shop_id: str, spent: str, pair: Any, now
     db.run_write(work)
 
 
-async def access_token(db: Database, client: Refresher, shop_id: str, platform: str = "shopee") -> str:
+@dataclass(frozen=True)
+class AuthorizedShop:
+    """A shop the poll may ask about, with its access token."""
+
+    shop_id: str
+    access_token: str
+
+
+def authorized_shops(db: Database) -> list[AuthorizedShop]:
+    """The Shopee shops that have an access token."""
+    query = (
+        sa.select(SHOPS.c.shop_id, SHOPS.c.access_token)
+        .where(SHOPS.c.platform == PLATFORM, SHOPS.c.access_token.is_not(None))
+        .order_by(SHOPS.c.shop_id)
+    )
+    with db.read() as conn:
+        return [AuthorizedShop(row.shop_id, row.access_token) for row in conn.execute(query)]
+
+
+def set_tokens(
+    db: Database,
+    shop_id: str,
+    access_token: str,
+    refresh_token: str | None = None,
+    expires_at: datetime | None = None,
+) -> None:
+    """Store a shop's Open API tokens (creating the shop if it is new)."""
+
+    def work(conn: Connection) -> None:
+        values = {
+            "access_token": access_token,
+            "refresh_token": refresh_token,
+            "token_expires_at": expires_at,
+        }
+        found = conn.execute(
+            SHOPS.update().where(SHOPS.c.platform == PLATFORM, SHOPS.c.shop_id == shop_id).values(**values)
+        )
+        if not found.rowcount:
+            now = datetime.now(UTC)
+            conn.execute(SHOPS.insert().values(platform=PLATFORM, shop_id=shop_id, created_at=now, **values))
+
+    db.run_write(work)
+
+
+async def access_token(db: Database, client: Refresher, shop_id: str, platform: str = PLATFORM) -> str:
     """A usable access token of the shop, refreshed first when it is about to expire."""
     row = await anyio.to_thread.run_sync(_read, db, platform, shop_id)
     if row is None or not row.access_token:
