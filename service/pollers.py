@@ -1,6 +1,7 @@
 """The pollers a process runs: inside ``orderwatch serve`` (unless ``--no-poll``) or alone
-as ``orderwatch poll``: the Shopee reconciliation poll and the Coupang order poll
-(handlers/coupang/poll.py). Each is started only when its marketplace is configured."""
+as ``orderwatch poll``: the Shopee reconciliation poll (handlers/shopee/reconcile.py) and the
+Coupang order poll (handlers/coupang/poll.py). Each is started only when its marketplace is
+configured."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from collections.abc import AsyncIterator
 
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.poll import CoupangPoller, coupang_client
+from handlers.shopee.reconcile import ShopeeReconciler
 from service import products
 from service.db import Database
-from service.reconcile import ShopeeReconciler
 from service.settings import Settings
 
 log = logging.getLogger("orderwatch.pollers")

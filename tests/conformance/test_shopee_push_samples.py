@@ -28,11 +28,11 @@ from handlers.shopee.lost_pushes import (
     read_lost_message,
 )
 from handlers.shopee.push import COMPLETED_RRAOC, parse_push
+from handlers.shopee.reconcile import ShopeeReconciler
 from handlers.shopee.tokens import set_tokens
 from service.db import Database
 from service.inbox import apply_pending, pending_count
 from service.models import Order, Transition
-from service.reconcile import ShopeeReconciler
 from statemachines.events import EventKind
 from tests.conformance import corpus
 from tests.shopee_pushes import Receiver, start_receiver

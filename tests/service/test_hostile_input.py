@@ -29,8 +29,8 @@ from service.models import Alert, Order, Push
 from service.models import CoupangProduct as Product
 from service.settings import Secret, Settings
 from tests.handlers.coupang.product_bodies import valid_body
+from tests.handlers.shopee.test_reconcile import lost_answer, recover
 from tests.live_server import serve
-from tests.service.test_reconcile import lost_answer, recover
 from tests.shopee_pushes import SENT, Receiver, encode, start_receiver, status_push
 
 INGEST = "ingest-secret-for-tests"

@@ -22,18 +22,18 @@ from handlers.errors import MarketplaceUnavailable
 from handlers.shopee import lost_pushes
 from handlers.shopee.client import ShopeeClient
 from handlers.shopee.lost_pushes import ALERT_KIND, CONFIRM_PATH, LostReport
+from handlers.shopee.reconcile import (
+    Report,
+    ShopeeReconciler,
+    cursor_name,
+    windows,
+)
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
 from handlers.shopee.tokens import set_tokens
 from service.app import create_app
 from service.cursors import read_cursor
 from service.db import Database, StorageUnavailable
 from service.models import Alert, Order, Transition
-from service.reconcile import (
-    Report,
-    ShopeeReconciler,
-    cursor_name,
-    windows,
-)
 from service.settings import Secret
 from statemachines.maps import SHOPEE_ORDER
 from tests.live_server import serve

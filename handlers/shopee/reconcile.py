@@ -8,7 +8,7 @@ and changes nothing). The shop's cursor, persisted in ``poll_cursors``, moves on
 every ingest of the poll has committed, so a crash at any point re-polls, never skips.
 The poll also learns each shop's Instant Mart relation once per process, and first of
 all recovers the pushes Shopee could not deliver from its lost-push list
-(handlers/shopee/lost_pushes.py).
+(lost_pushes.py).
 """
 
 from __future__ import annotations
