@@ -19,7 +19,7 @@ from service.db import Database
 from service.ingest import ingest
 from service.models import Alert, Order, OutboxJob, Package
 from tests.factories import command_event
-from tests.handlers.test_shopee_actions import KEY, PARTNER, SHOP, TOKEN, World
+from tests.handlers.shopee.test_actions import KEY, PARTNER, SHOP, TOKEN, World
 from tests.live_server import serve
 from tests.shopee_world import sandbox_settings, start_sandbox
 
