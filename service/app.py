@@ -18,6 +18,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from handlers.coupang import webhook as coupang_webhook
+from handlers.coupang.products import routes as products_http
 from handlers.shopee import receiver
 from service import (
     changes,
@@ -28,7 +29,6 @@ from service import (
     metrics,
     openapi,
     outbox,
-    products_http,
     push_views,
     shops,
     stream,

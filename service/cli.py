@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from service import products_cli
+from handlers.coupang.products import cli as products_cli
 from service.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:

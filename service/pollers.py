@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.poll import CoupangPoller, coupang_client
+from handlers.coupang.products import approval as products
 from handlers.shopee.reconcile import ShopeeReconciler
-from service import products
 from service.db import Database
 from service.settings import Settings
 
@@ -51,7 +51,7 @@ async def running_pollers(settings: Settings, db: Database) -> AsyncIterator[lis
             )
             tasks.append(asyncio.create_task(poller.run_forever(settings.coupang_poll_seconds, stop)))
             log.info("coupang order poll every %.0f s", settings.coupang_poll_seconds)
-            # Product approval (service/products.py) rides on the same client.
+            # Product approval (handlers/coupang/products/approval.py) rides on the same client.
             tasks.append(asyncio.create_task(products.run_forever(settings, db, coupang, stop)))
             log.info("coupang product approval poll every %.0f s", settings.coupang_product_poll_seconds)
         else:

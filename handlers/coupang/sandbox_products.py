@@ -30,8 +30,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Route
 
-from handlers.coupang.product_rules import validate
-from handlers.coupang.products import PRODUCTS_PATH
+from handlers.coupang.products.calls import PRODUCTS_PATH
+from handlers.coupang.products.rules import validate
 from handlers.coupang.sandbox_api import CoupangApiError, _json_body, endpoint
 from handlers.coupang.sandbox_control import control
 from handlers.coupang.sandbox_returns import CoupangSandbox

@@ -13,7 +13,7 @@ deeper, or holding a NUL, as service/limits.py refuses), 503 when
 the database is down, else 200 with an empty body once durable. The body is stored in
 ``pushes`` (keyed by its SHA-256, platform ``coupang``) in the transaction that ingests its
 order sheets, marked applied: a body received again answers 200 and changes nothing.
-A product is applied (service/products.py) in the transaction that stores its report: a
+A product is applied (handlers/coupang/products/approval.py) in the transaction that stores its report: a
 report seen before changes nothing, and a report not stored has changed nothing.
 """
 
@@ -180,8 +180,8 @@ async def coupang_report(request: Request) -> Response:
 async def _product(
     request: Request, db: Database, settings: Settings, key: str, document: Mapping[str, Any], row: Any
 ) -> None:
-    from handlers.coupang.products import parse_product
-    from service.products import apply_reported_in
+    from handlers.coupang.products.approval import apply_reported_in
+    from handlers.coupang.products.calls import parse_product
 
     try:
         status = parse_product(row)

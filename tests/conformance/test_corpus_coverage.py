@@ -32,9 +32,9 @@ import pytest
 
 import handlers.coupang
 import handlers.shopee
-from handlers.coupang import products
 from handlers.coupang.client import ORDERSHEETS_VERSIONS, RETURNS_VERSIONS, UNVERIFIED, CoupangClient
 from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.products import calls as product_calls
 from handlers.coupang.returnrequests import ReturnRequests
 from handlers.shopee import lost_pushes
 from handlers.shopee.client import ShopeeClient
@@ -150,9 +150,9 @@ def _coupang_calls(client: CoupangClient) -> dict[str, Drive]:
         "OrderSheets.acknowledge": lambda: sheets.acknowledge([642538970006401429]),
         "OrderSheets.upload_invoices": lambda: sheets.upload_invoices([{**dto, "invoiceNumber": "1"}]),
         "ReturnRequests.list_page": lambda: returns.list_page("RU", day),
-        "products.register": lambda: products.register(client, {"sellerProductName": "x"}),
-        "products.get_product": lambda: products.get_product(client, "427011919"),
-        "products.history": lambda: products.history(client, "427011919"),
+        "products.calls.register": lambda: product_calls.register(client, {"sellerProductName": "x"}),
+        "products.calls.get_product": lambda: product_calls.get_product(client, "427011919"),
+        "products.calls.history": lambda: product_calls.history(client, "427011919"),
     }
 
 
@@ -189,25 +189,30 @@ NOT_CALLS = frozenset(
     {"call", "call_for_file", "request", "aclose", "__aenter__", "__aexit__", "recover_lost_pushes"}
 )
 # Not client modules: they drive the calls (the outbox actions, Shopee's push receiver, its
-# reconciliation poll and its tokens' refresh, Coupang's order poll and report endpoint), and
-# the tests of each drive them.
-NOT_CLIENT_MODULES = frozenset({"actions", "receiver", "reconcile", "tokens", "poll", "webhook"})
+# reconciliation poll and its tokens' refresh, Coupang's order poll and report endpoint, its
+# product approval poll and the product routes), and the tests of each drive them. Modules of
+# a subpackage are named from the marketplace package down (``products.approval``).
+NOT_CLIENT_MODULES = frozenset(
+    {"actions", "receiver", "reconcile", "tokens", "poll", "webhook", "products.approval", "products.routes"}
+)
 
 
 def _public_calls(package: Any) -> set[str]:
-    """The public coroutines of the client modules (``Class.method``, ``module.function``)."""
+    """The public coroutines of the client modules, subpackages' too (``Class.method``,
+    ``module.function``, ``subpackage.module.function``)."""
     names: set[str] = set()
-    for module_info in pkgutil.iter_modules(package.__path__):
-        if module_info.name.startswith("sandbox") or module_info.name in NOT_CLIENT_MODULES:
+    for module_info in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        relative = module_info.name.removeprefix(f"{package.__name__}.")
+        if relative.startswith("sandbox") or relative in NOT_CLIENT_MODULES:
             continue
-        module = importlib.import_module(f"{package.__name__}.{module_info.name}")
+        module = importlib.import_module(module_info.name)
         for name, value in vars(module).items():
             if getattr(value, "__module__", None) != module.__name__ or name.startswith("_"):
                 continue
             if isinstance(value, type):
                 names |= {f"{name}.{m}" for m, f in vars(value).items() if _is_call(m, f)}
             elif _is_call(name, value):
-                names.add(f"{module_info.name}.{name}")
+                names.add(f"{relative}.{name}")
     return names
 
 

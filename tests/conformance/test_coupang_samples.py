@@ -30,7 +30,7 @@ from handlers.coupang.client import (
 )
 from handlers.coupang.orders import cancelled, money, parse_time, sheet_events, ship_by, status_time
 from handlers.coupang.ordersheets import OrderSheets, invoice_dtos
-from handlers.coupang.products import get_product, history, register
+from handlers.coupang.products.calls import get_product, history, register
 from handlers.coupang.returnrequests import ReturnRequests
 from handlers.coupang.returns import receipt_events, receipt_time
 from handlers.errors import MarketplaceUnavailable, RequestRejected

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 import httpx
 import pytest
 
-from handlers.coupang.products import PRODUCTS_PATH
+from handlers.coupang.products.calls import PRODUCTS_PATH
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
 from handlers.coupang.sandbox_products import ProductSandbox, attach, product_routes
 from handlers.coupang.signing import authorization

@@ -15,14 +15,14 @@ import httpx
 import pytest
 
 from handlers.coupang.client import CoupangClient
-from handlers.coupang.products import parse_product
+from handlers.coupang.products import approval, read
+from handlers.coupang.products.approval import PollReport
+from handlers.coupang.products.calls import parse_product
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
 from handlers.coupang.sandbox_products import ProductSandbox, attach, product_routes
-from service import product_views, products
 from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database
-from service.products import PollReport
 from service.settings import Secret, Settings
 from tests.handlers.coupang.product_bodies import valid_body
 from tests.live_server import serve
@@ -47,7 +47,7 @@ class World:
 
         async def run() -> PollReport:
             async with products_client(self.settings) as client:
-                return await products.poll_products(self.settings, self.db, client)
+                return await approval.poll_products(self.settings, self.db, client)
 
         return asyncio.run(run())
 
@@ -264,8 +264,8 @@ def test_a_product_reported_by_an_external_poller_is_followed_and_applied(world:
         "items": [{"sellerProductItemId": 1, "itemName": "기본", "vendorItemId": None}],
     }
 
-    moved = products.apply_reported(world.db, parse_product(reported), world.settings)
-    again = products.apply_reported(world.db, parse_product(reported), world.settings)
+    moved = approval.apply_reported(world.db, parse_product(reported), world.settings)
+    again = approval.apply_reported(world.db, parse_product(reported), world.settings)
 
     assert (moved, again) == (True, False)
     found = world.product("427500001")
@@ -292,16 +292,16 @@ def test_viewers_may_list_but_not_register_and_unknown_products_are_404(world: W
 def test_the_poller_loop_follows_products_until_stopped(world: World) -> None:
     made = world.coupang.post("/sandbox/products", json={"statusName": "승인완료"})
     product_id = str(made.json()["sellerProductId"])
-    products.track(world.db, product_id, world.settings)
+    approval.track(world.db, product_id, world.settings)
 
     async def run() -> None:
         stop = asyncio.Event()
         async with products_client(world.settings) as client:
             task = asyncio.create_task(
-                products.run_forever(world.settings, world.db, client, stop, tick=0.05)
+                approval.run_forever(world.settings, world.db, client, stop, tick=0.05)
             )
             for _ in range(100):
-                found = product_views.find(world.db, product_id)
+                found = read.find(world.db, product_id)
                 if found and found["state"] == "approved":
                     break
                 await asyncio.sleep(0.05)

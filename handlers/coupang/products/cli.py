@@ -34,8 +34,8 @@ def add_parser(sub: Any) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Run ``orderwatch products …``."""
-    from handlers.coupang.products import is_product_id
-    from service import product_views, products
+    from handlers.coupang.products import approval, read
+    from handlers.coupang.products.calls import is_product_id
     from service.db import Database
 
     db = Database(settings.database_url)
@@ -45,13 +45,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if args.products_command == "track":
             if not is_product_id(args.seller_product_id):
                 raise ConfigurationError(f"a sellerProductId is a number, not {args.seller_product_id!r}")
-            created = products.track(db, args.seller_product_id, settings)
+            created = approval.track(db, args.seller_product_id, settings)
             print(
                 f"coupang product {args.seller_product_id}: {'followed' if created else 'already followed'}"
             )
             return 0
         with db.read() as conn:
-            for product in product_views.list_products(conn, state=args.state):
+            for product in read.list_products(conn, state=args.state):
                 ids = ",".join(product["vendor_item_ids"]) or "-"
                 print(f"{product['seller_product_id']}\t{product['state']}\t{ids}\t{product['name'] or ''}")
         return 0
@@ -61,8 +61,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
 
 def _register(settings: Settings, db: Any, path: Path) -> int:
     from handlers.coupang.poll import coupang_client
-    from handlers.coupang.product_rules import validate
-    from service import products
+    from handlers.coupang.products import approval
+    from handlers.coupang.products.rules import validate
 
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
@@ -85,7 +85,7 @@ def _register(settings: Settings, db: Any, path: Path) -> int:
 
     async def send() -> dict[str, Any]:
         async with client:
-            return await products.register(db, client, body, settings)
+            return await approval.register(db, client, body, settings)
 
     found = asyncio.run(send())
     print(

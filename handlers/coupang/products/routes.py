@@ -21,10 +21,11 @@ from starlette.routing import Route
 
 from handlers.coupang.client import CoupangClient
 from handlers.coupang.poll import coupang_client
-from handlers.coupang.product_rules import validate
-from handlers.coupang.products import is_product_id
+from handlers.coupang.products import approval, read
+from handlers.coupang.products.calls import is_product_id
+from handlers.coupang.products.rules import validate
 from handlers.errors import AuthenticationFailed, MarketplaceError, RequestRejected
-from service import limits, product_views, products
+from service import limits
 from service.auth import authorize
 from service.db import Database
 from service.errors import ApiError
@@ -61,7 +62,7 @@ async def list_products(request: Request) -> Response:
 
     def work() -> list[dict[str, Any]]:
         with db.read() as conn:
-            return product_views.list_products(conn, state=state)
+            return read.list_products(conn, state=state)
 
     return JSONResponse({"products": await anyio.to_thread.run_sync(work)})
 
@@ -75,10 +76,10 @@ async def get_product(request: Request) -> Response:
 
     def work() -> dict[str, Any] | None:
         with db.read() as conn:
-            found = product_views.list_products(conn, seller_product_id=seller_product_id)
+            found = read.list_products(conn, seller_product_id=seller_product_id)
             if not found:
                 return None
-            return {**found[0], "history": product_views.history_of(conn, seller_product_id)}
+            return {**found[0], "history": read.history_of(conn, seller_product_id)}
 
     found = await anyio.to_thread.run_sync(work)
     if found is None:
@@ -116,7 +117,7 @@ async def create_product(request: Request) -> Response:
         )
     async with coupang(settings) as client:
         try:
-            found = await products.register(db, client, body, settings)
+            found = await approval.register(db, client, body, settings)
         except AuthenticationFailed as exc:
             raise ApiError(502, "marketplace_auth_failed", str(exc)) from exc
         except RequestRejected as exc:
@@ -134,8 +135,8 @@ async def create_product(request: Request) -> Response:
 async def _track(db: Database, settings: Settings, seller_product_id: str) -> Response:
     if not is_product_id(seller_product_id):
         raise ApiError(400, "bad_body", "sellerProductId must be a positive number")
-    created = await anyio.to_thread.run_sync(products.track, db, seller_product_id, settings)
-    found = await anyio.to_thread.run_sync(product_views.find, db, seller_product_id)
+    created = await anyio.to_thread.run_sync(approval.track, db, seller_product_id, settings)
+    found = await anyio.to_thread.run_sync(read.find, db, seller_product_id)
     return JSONResponse(found, status_code=201 if created else 200)
 
 

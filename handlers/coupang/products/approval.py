@@ -25,11 +25,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handlers.coupang import products as api
 from handlers.coupang.client import CoupangClient
-from handlers.coupang.product_rules import FieldError, validate, wire_body
+from handlers.coupang.products import calls as api
+from handlers.coupang.products import read as product_views
+from handlers.coupang.products.rules import FieldError, validate, wire_body
 from handlers.errors import MarketplaceError
-from service import product_views
 from service.db import Database, StorageUnavailable
 from service.models import (
     ALERTS,
@@ -73,8 +73,9 @@ def _now() -> datetime:
 
 async def register(db: Database, client: CoupangClient, body: object, settings: Settings) -> dict[str, Any]:
     """Check ``body``, send it to Coupang, and follow the new product; the product as
-    :func:`service.product_views.list_products` shows it. :class:`ProductInvalid` before any call if it breaks
-    a limit; a :class:`handlers.errors.MarketplaceError` if Coupang refused it."""
+    :func:`handlers.coupang.products.read.list_products` shows it. :class:`ProductInvalid`
+    before any call if it breaks a limit; a :class:`handlers.errors.MarketplaceError` if
+    Coupang refused it."""
     errors = validate(body)
     if errors:
         raise ProductInvalid(errors)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.coupang.client import PLATFORM, CoupangClient
-from handlers.coupang.product_rules import wire_body
+from handlers.coupang.products.rules import wire_body
 from handlers.errors import MarketplaceUnavailable, RequestRejected
 
 PRODUCTS_PATH = "/v2/providers/seller_api/apis/api/v1/marketplace/seller-products"
@@ -70,7 +70,7 @@ def product_path(seller_product_id: str) -> str:
 
 
 async def register(client: CoupangClient, body: Mapping[str, Any]) -> str:
-    """Send a product body (already checked by :mod:`handlers.coupang.product_rules`);
+    """Send a product body (already checked by :mod:`handlers.coupang.products.rules`);
     the ``sellerProductId`` Coupang gave it."""
     sent = wire_body(body)
     if client.vendor_id and not sent.get("vendorId"):

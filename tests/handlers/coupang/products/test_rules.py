@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from handlers.coupang.product_rules import validate, wire_body
+from handlers.coupang.products.rules import validate, wire_body
 from tests.handlers.coupang.product_bodies import valid_body
 
 
