@@ -389,7 +389,7 @@ def _shops(settings: Settings, args: argparse.Namespace) -> int:
         if args.shops_command == "authorize":
             return _authorize(db, args)
         if args.shops_command == "acknowledge":
-            from service.coupang_shops import set_acknowledge
+            from handlers.coupang.policy import set_acknowledge
 
             set_acknowledge(db, args.vendor, args.mode)
             print(f"coupang vendor {args.vendor}: new order sheets are acknowledged {args.mode}")

@@ -34,8 +34,8 @@ import sqlalchemy as sa
 
 from handlers.coupang.orders import DISPATCHED, PLATFORM, cancelled, held_for_cancel
 from handlers.coupang.ordersheets import MAX_ACKNOWLEDGE, BoxResult, OrderSheets, invoice_dtos
+from handlers.coupang.policy import acknowledges
 from handlers.coupang.poll import ingest_sheets
-from service.coupang_shops import acknowledges
 from service.db import Database
 from service.models import ORDERS, PACKAGES
 from service.outbox import Again, Context, Handler, Job, JobFailed, JobRefused

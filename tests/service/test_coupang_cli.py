@@ -13,7 +13,7 @@ from contextlib import ExitStack
 
 import sqlalchemy as sa
 
-from service.coupang_shops import acknowledges
+from handlers.coupang.policy import acknowledges
 from service.db import Database
 from service.models import Package
 from tests.coupang_world import ACCESS, SECRET, VENDOR, start_sandbox

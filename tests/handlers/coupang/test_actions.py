@@ -16,12 +16,12 @@ import sqlalchemy as sa
 
 from handlers.coupang.actions import courier_code
 from handlers.coupang.ordersheets import OrderSheets
+from handlers.coupang.policy import set_acknowledge
 from handlers.coupang.poll import CoupangPoller
 from handlers.coupang.sandbox import CoupangSandbox
 from handlers.sandbox_common import ApiFaults
 from service import commands
 from service.actions import running_outbox
-from service.coupang_shops import set_acknowledge
 from service.db import Database
 from service.models import Order, OutboxJob, Package
 from service.outbox import Policy
