@@ -20,7 +20,7 @@ import orjson
 import pytest
 
 from handlers.shopee.sandbox import PushFaults, SandboxClock, ShopeeSandbox, create_sandbox
-from handlers.shopee.sandbox_state import Order
+from handlers.shopee.sandbox.state import Order
 from tests.conformance import corpus, fields
 from tests.live_server import serve
 
@@ -415,7 +415,7 @@ def test_a_shop_not_linked_in_a_refresh_answers_refresh_access_token_s_listed_er
 # No page of the calls orderwatch makes publishes a rate-limit answer. The livestream pages publish this one
 # (lazykern/ecommerce-api-docs data/raw/shopee/apis/livestream/*.json, error_list; not in the corpus), the
 # ads pages ads.rate_limit.* names of their module. The sandbox answers the livestream form, with an HTTP
-# 429, and its code marks both as Invented for these calls (handlers/shopee/sandbox_api.py gateway_fault).
+# 429, and its code marks both as Invented for these calls (handlers/shopee/sandbox/api.py gateway_fault).
 BORROWED_RATE_LIMIT = ("error_server", "Too many requests, please try again later")
 
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from handlers.shopee.sandbox_shipping import LogisticsFaults
+from handlers.shopee.sandbox.shipping import LogisticsFaults
 from service.app import create_app
 from service.db import Database
 from service.ingest import ingest

@@ -23,7 +23,7 @@ orders along, steer pushes and API faults, read the clock and the push counts.
     POST /sandbox/api/faults              {"rate"?, "kinds"?: ["500"|"429"|"hang"],
                                            "hang_seconds"?, "fail_next"?: [kind, ...]}
 
-Logistics (:mod:`handlers.shopee.sandbox_shipping`, :mod:`handlers.shopee.sandbox_carrier`):
+Logistics (:mod:`handlers.shopee.sandbox.shipping`, :mod:`handlers.shopee.sandbox.carrier`):
 
     POST /sandbox/logistics/faults        {"rate"?, "kinds"?: ["500"|"429"|"hang"], "hang_seconds"?,
                                            "lose_rate"?, "lose_kinds"?: ["500"|"drop"|"hang"],
@@ -57,8 +57,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from handlers.sandbox_common import ApiFaults, SandboxError, body_value, control_body
-from handlers.shopee.sandbox_carrier import CarrierSettings
-from handlers.shopee.sandbox_shipping import LogisticsSettings, ShopeeSandbox
+from handlers.shopee.sandbox.carrier import CarrierSettings
+from handlers.shopee.sandbox.shipping import LogisticsSettings, ShopeeSandbox
 
 Control = Callable[[Request, ShopeeSandbox], Awaitable[Any]]
 

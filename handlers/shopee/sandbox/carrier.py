@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.sandbox_common import SandboxError
 
 if TYPE_CHECKING:
-    from handlers.shopee.sandbox_state import Order, Package, ShopeeWorld
+    from handlers.shopee.sandbox.state import Order, Package, ShopeeWorld
 
 log = logging.getLogger("orderwatch.sandbox")
 

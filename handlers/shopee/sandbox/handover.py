@@ -13,11 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from handlers.shopee.sandbox_api import ShopeeApiError
+from handlers.shopee.sandbox.api import ShopeeApiError
 
 
 class Offer(Protocol):
-    """What a check reads of the logistics settings (handlers.shopee.sandbox_shipping's
+    """What a check reads of the logistics settings (handlers.shopee.sandbox.shipping's
     ``LogisticsSettings``, which builds on this module)."""
 
     pickup_slots: bool

@@ -8,19 +8,19 @@ signed pushes (codes 3 and 4) to a push URL as orders change, with configurable 
 A carrier moves arranged parcels to delivery, on command or on its own (auto and demo
 modes). Its state, :class:`ShopeeSandbox`, is ``app.state.sandbox``: tests drive it
 in-process, or over HTTP through the ``/sandbox`` control endpoints
-(:mod:`handlers.shopee.sandbox_control`). The modules:
+(:mod:`handlers.shopee.sandbox.control`). The modules:
 
-- :mod:`handlers.shopee.sandbox_state`: the world (``ShopeeWorld``): shops and tokens,
+- :mod:`handlers.shopee.sandbox.state`: the world (``ShopeeWorld``): shops and tokens,
   orders, what a change pushes;
-- :mod:`handlers.shopee.sandbox_push`: delivery, faults, retries, counts;
-- :mod:`handlers.shopee.sandbox_api`: the Shopee endpoints and their checks;
-- :mod:`handlers.shopee.sandbox_shipping`: arranging shipment, tracking numbers, airway
+- :mod:`handlers.shopee.sandbox.push`: delivery, faults, retries, counts;
+- :mod:`handlers.shopee.sandbox.api`: the Shopee endpoints and their checks;
+- :mod:`handlers.shopee.sandbox.shipping`: arranging shipment, tracking numbers, airway
   bills, logistics faults, idempotency keys, bookings; and ``ShopeeSandbox``, the world with
   this desk, composed above both so that the world never imports a desk that builds on it;
-- :mod:`handlers.shopee.sandbox_carrier`: checkpoints, the way to delivery, auto and demo modes;
-- :mod:`handlers.shopee.sandbox_logistics`: the logistics endpoints;
-- :mod:`handlers.shopee.sandbox_lost`: the lost-push endpoints (dropped and undeliverable pushes);
-- :mod:`handlers.shopee.sandbox_control`: the control endpoints.
+- :mod:`handlers.shopee.sandbox.carrier`: checkpoints, the way to delivery, auto and demo modes;
+- :mod:`handlers.shopee.sandbox.logistics`: the logistics endpoints;
+- :mod:`handlers.shopee.sandbox.lost`: the lost-push endpoints (dropped and undeliverable pushes);
+- :mod:`handlers.shopee.sandbox.control`: the control endpoints.
 """
 
 from __future__ import annotations
@@ -33,20 +33,20 @@ from starlette.applications import Starlette
 
 from handlers.sandbox_common import ApiFaults, SandboxClock, SandboxError
 from handlers.shopee.client import protect_logs
-from handlers.shopee.sandbox_api import api_routes
-from handlers.shopee.sandbox_carrier import Carrier, CarrierSettings
-from handlers.shopee.sandbox_control import control_routes
-from handlers.shopee.sandbox_documents import document_routes
-from handlers.shopee.sandbox_logistics import logistics_routes
-from handlers.shopee.sandbox_lost import lost_push_routes
-from handlers.shopee.sandbox_push import PushEngine, PushFaults, PushStats
-from handlers.shopee.sandbox_shipping import (
+from handlers.shopee.sandbox.api import api_routes
+from handlers.shopee.sandbox.carrier import Carrier, CarrierSettings
+from handlers.shopee.sandbox.control import control_routes
+from handlers.shopee.sandbox.documents import document_routes
+from handlers.shopee.sandbox.logistics import logistics_routes
+from handlers.shopee.sandbox.lost import lost_push_routes
+from handlers.shopee.sandbox.push import PushEngine, PushFaults, PushStats
+from handlers.shopee.sandbox.shipping import (
     LogisticsFaults,
     LogisticsSettings,
     SandboxLogistics,
     ShopeeSandbox,
 )
-from handlers.shopee.sandbox_state import Order, Package, Shop
+from handlers.shopee.sandbox.state import Order, Package, Shop
 
 __all__ = [
     "ApiFaults",

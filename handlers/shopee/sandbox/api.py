@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from handlers.shopee.sandbox_state import Order, Shop, ShopeeWorld
+from handlers.shopee.sandbox.state import Order, Shop, ShopeeWorld
 from handlers.shopee.signing import api_signature
 
 TIMESTAMP_WINDOW = 5 * 60

@@ -1,10 +1,10 @@
 """The sandbox's Shopee logistics endpoints, in Shopee's request and answer shapes.
 
 ``get_shipping_parameter``, ``ship_order``, ``get_tracking_number`` and
-``get_tracking_info`` here, the document calls in :mod:`handlers.shopee.sandbox_documents`;
-each checked as the order calls are (:func:`handlers.shopee.sandbox_api.authenticate`),
-with the state in :mod:`handlers.shopee.sandbox_shipping` and
-:mod:`handlers.shopee.sandbox_carrier`. Error names are each call's own published ones
+``get_tracking_info`` here, the document calls in :mod:`handlers.shopee.sandbox.documents`;
+each checked as the order calls are (:func:`handlers.shopee.sandbox.api.authenticate`),
+with the state in :mod:`handlers.shopee.sandbox.shipping` and
+:mod:`handlers.shopee.sandbox.carrier`. Error names are each call's own published ones
 (tests/conformance/samples/shopee/v2.logistics.*.json): an unknown order is
 ``error_not_found`` for get_shipping_parameter (its error example),
 ``logistics.error_order_not_found`` for ship_order, ``logistics.invalid_error`` for the
@@ -33,9 +33,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
-from handlers.shopee.sandbox_api import ShopeeApiError, answer, authenticate, gateway_fault
-from handlers.shopee.sandbox_shipping import MODES, ShopeeSandbox
-from handlers.shopee.sandbox_state import Order, Package, Shop
+from handlers.shopee.sandbox.api import ShopeeApiError, answer, authenticate, gateway_fault
+from handlers.shopee.sandbox.shipping import MODES, ShopeeSandbox
+from handlers.shopee.sandbox.state import Order, Package, Shop
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 Handler = Callable[[Mapping[str, Any], ShopeeSandbox, Shop], "dict[str, Any] | Response"]
@@ -207,7 +207,7 @@ def get_tracking_info(args: Mapping[str, Any], sandbox: ShopeeSandbox, shop: Sho
 
 def logistics_routes() -> list[Route]:
     """The Shopee logistics routes but the shipping documents' (before the catch-all of the API
-    routes; :func:`handlers.shopee.sandbox_documents.document_routes` has those)."""
+    routes; :func:`handlers.shopee.sandbox.documents.document_routes` has those)."""
     base = "/api/v2/logistics"
     calls: list[tuple[str, Handler, str]] = [
         ("get_shipping_parameter", get_shipping_parameter, "GET"),

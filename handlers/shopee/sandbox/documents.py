@@ -20,10 +20,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.routing import Route
 
-from handlers.shopee.sandbox_api import ShopeeApiError
-from handlers.shopee.sandbox_logistics import Handler, _param, _target, logistics_endpoint
-from handlers.shopee.sandbox_shipping import DOCUMENT_TYPES, ShopeeSandbox
-from handlers.shopee.sandbox_state import Order, Package, Shop
+from handlers.shopee.sandbox.api import ShopeeApiError
+from handlers.shopee.sandbox.logistics import Handler, _param, _target, logistics_endpoint
+from handlers.shopee.sandbox.shipping import DOCUMENT_TYPES, ShopeeSandbox
+from handlers.shopee.sandbox.state import Order, Package, Shop
 
 MAX_DOCUMENTS = 50
 ALL_FAILED = ("common.batch_api_all_failed", "Failed, please check result_list for more details.")
@@ -168,7 +168,7 @@ def _pdf_text(line: str) -> str:
 
 def document_routes() -> list[Route]:
     """The shipping document routes, served like the other logistics calls (here rather than
-    in :func:`handlers.shopee.sandbox_logistics.logistics_routes`: this module builds on that one)."""
+    in :func:`handlers.shopee.sandbox.logistics.logistics_routes`: this module builds on that one)."""
     calls: list[tuple[str, Handler]] = [
         ("get_shipping_document_parameter", get_shipping_document_parameter),
         ("create_shipping_document", create_shipping_document),

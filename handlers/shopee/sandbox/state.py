@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from handlers.sandbox_common import ApiFaults, FaultScript, SandboxClock, SandboxError
-from handlers.shopee.sandbox_push import PushEngine, PushFaults
+from handlers.shopee.sandbox.push import PushEngine, PushFaults
 
 _OPEN = {"UNPAID", "PENDING", "READY_TO_SHIP", "PROCESSED", "RETRY_SHIP", "SHIPPED", "INVOICE_PENDING"}
 _CLOSING = {"TO_CONFIRM_RECEIVE", "IN_CANCEL", "CANCELLED", "TO_RETURN", "COMPLETED"}
@@ -121,7 +121,7 @@ class Order:
 
 class ShopeeWorld:
     """Shops, orders and tokens of a pretend Shopee, and the pushes its changes send: the world
-    the desks build on (:class:`handlers.shopee.sandbox_shipping.ShopeeSandbox` adds logistics)."""
+    the desks build on (:class:`handlers.shopee.sandbox.shipping.ShopeeSandbox` adds logistics)."""
 
     def __init__(
         self,

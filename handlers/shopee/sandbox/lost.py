@@ -18,8 +18,8 @@ import orjson
 from starlette.requests import Request
 from starlette.routing import Route
 
-from handlers.shopee.sandbox_api import ShopeeApiError, authenticate, endpoint
-from handlers.shopee.sandbox_state import ShopeeWorld
+from handlers.shopee.sandbox.api import ShopeeApiError, authenticate, endpoint
+from handlers.shopee.sandbox.state import ShopeeWorld
 
 GET_PATH = "/api/v2/push/get_lost_push_message"
 CONFIRM_PATH = "/api/v2/push/confirm_consumed_lost_push_message"

@@ -29,11 +29,11 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from handlers.sandbox_common import SandboxClock, SandboxError
-from handlers.shopee.sandbox_api import ShopeeApiError
-from handlers.shopee.sandbox_carrier import Carrier
-from handlers.shopee.sandbox_handover import ADDRESSES, BRANCHES, SLUGS, UNSUPPORTED, check_choice, slots_at
-from handlers.shopee.sandbox_push import PushFaults
-from handlers.shopee.sandbox_state import Order, Package, ShopeeWorld
+from handlers.shopee.sandbox.api import ShopeeApiError
+from handlers.shopee.sandbox.carrier import Carrier
+from handlers.shopee.sandbox.handover import ADDRESSES, BRANCHES, SLUGS, UNSUPPORTED, check_choice, slots_at
+from handlers.shopee.sandbox.push import PushFaults
+from handlers.shopee.sandbox.state import Order, Package, ShopeeWorld
 
 MODES = ("pickup", "dropoff", "non_integrated")
 DOCUMENT_TYPES = (
