@@ -25,7 +25,7 @@ import pytest
 
 from handlers.coupang.products.calls import PRODUCTS_PATH
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
-from handlers.coupang.sandbox_products import ProductSandbox, attach, product_routes
+from handlers.coupang.sandbox.products import ProductSandbox, attach, product_routes
 from handlers.coupang.signing import authorization
 from tests.conformance import corpus
 from tests.coupang_world import ACCESS, SECRET, VENDOR

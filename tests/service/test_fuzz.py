@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
-from handlers.coupang.sandbox_products import attach, product_routes
+from handlers.coupang.sandbox.products import attach, product_routes
 from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database

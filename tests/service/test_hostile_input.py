@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from handlers.coupang.sandbox import create_sandbox
-from handlers.coupang.sandbox_products import FIRST_PRODUCT_ID, attach, product_routes
+from handlers.coupang.sandbox.products import FIRST_PRODUCT_ID, attach, product_routes
 from handlers.shopee.lost_pushes import ALERT_KIND
 from service.app import create_app
 from service.auth import parse_tokens

@@ -19,7 +19,7 @@ from handlers.coupang.products import approval, read
 from handlers.coupang.products.approval import PollReport
 from handlers.coupang.products.calls import parse_product
 from handlers.coupang.sandbox import CoupangSandbox, create_sandbox
-from handlers.coupang.sandbox_products import ProductSandbox, attach, product_routes
+from handlers.coupang.sandbox.products import ProductSandbox, attach, product_routes
 from service.app import create_app
 from service.auth import parse_tokens
 from service.db import Database

@@ -3,7 +3,7 @@
 A box (one order sheet row) moves ACCEPT → INSTRUCT (acknowledgement) → DEPARTURE (invoice
 upload) → DELIVERING → FINAL_DELIVERY (the courier: :meth:`CoupangWorld.advance`), or is
 set to any status by a test; the buyer may cancel or return boxes (``sandbox.returns``,
-:mod:`handlers.coupang.sandbox_returns`, whose :class:`CoupangSandbox` is this world with
+:mod:`handlers.coupang.sandbox.returns`, whose :class:`CoupangSandbox` is this world with
 that desk: the world never imports the desk that builds on it). Times are kept as Unix
 seconds on a :class:`SandboxClock` and shown in Korean time, as Coupang shows them. The
 sandbox counts every acknowledgement and invoice upload it received for each box, so tests

@@ -34,7 +34,7 @@ from starlette.routing import Route
 
 from handlers.coupang.orders import KST, STATUSES
 from handlers.coupang.returns import KINDS
-from handlers.coupang.sandbox_returns import CoupangSandbox
+from handlers.coupang.sandbox.returns import CoupangSandbox
 from handlers.coupang.signing import verify
 
 BASE = "/v2/providers/openapi/apis/api/v4/vendors/{vendorId}"

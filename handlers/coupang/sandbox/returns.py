@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.coupang.returns import HOLD, KINDS, STOPPED, UNPROCESSED
-from handlers.coupang.sandbox_state import Box, CoupangWorld, iso, krw, kst
+from handlers.coupang.sandbox.state import Box, CoupangWorld, iso, krw, kst
 from handlers.sandbox_common import SandboxClock, SandboxError
 
 DISPATCHED = ("DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")

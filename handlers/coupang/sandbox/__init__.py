@@ -9,13 +9,13 @@ answers, delays, duplicated rows). Its state, :class:`CoupangSandbox`, is
 ``app.state.sandbox``: tests drive it in-process, or over HTTP through the ``/sandbox``
 control endpoints. The modules:
 
-- :mod:`handlers.coupang.sandbox_state`: clock, boxes, actions, faults, counts;
-- :mod:`handlers.coupang.sandbox_returns`: the buyers' cancellations and returns;
-- :mod:`handlers.coupang.sandbox_api`: the Coupang endpoints and their checks;
-- :mod:`handlers.coupang.sandbox_control`: the control endpoints.
+- :mod:`handlers.coupang.sandbox.state`: clock, boxes, actions, faults, counts;
+- :mod:`handlers.coupang.sandbox.returns`: the buyers' cancellations and returns;
+- :mod:`handlers.coupang.sandbox.api`: the Coupang endpoints and their checks;
+- :mod:`handlers.coupang.sandbox.control`: the control endpoints.
 
 ``extra_routes`` mounts further Coupang endpoints (the product calls) on the same app and
-state; they wrap their handlers in :func:`handlers.coupang.sandbox_api.endpoint`.
+state; they wrap their handlers in :func:`handlers.coupang.sandbox.api.endpoint`.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from collections.abc import Sequence
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from handlers.coupang.sandbox_api import api_routes
-from handlers.coupang.sandbox_control import control_routes
-from handlers.coupang.sandbox_returns import CoupangSandbox
-from handlers.coupang.sandbox_state import Box, Item
+from handlers.coupang.sandbox.api import api_routes
+from handlers.coupang.sandbox.control import control_routes
+from handlers.coupang.sandbox.returns import CoupangSandbox
+from handlers.coupang.sandbox.state import Box, Item
 from handlers.sandbox_common import SandboxClock, SandboxError
 
 __all__ = ["Box", "CoupangSandbox", "Item", "SandboxClock", "SandboxError", "create_sandbox"]

@@ -37,8 +37,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from handlers.coupang.sandbox_api import answer
-from handlers.coupang.sandbox_returns import CoupangSandbox
+from handlers.coupang.sandbox.api import answer
+from handlers.coupang.sandbox.returns import CoupangSandbox
 from handlers.sandbox_common import ApiFaults, SandboxError, body_value, control_body
 
 Control = Callable[[Request, CoupangSandbox], Awaitable[Any]]

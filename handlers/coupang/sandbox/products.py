@@ -3,7 +3,7 @@
 Mounted on the Coupang sandbox app (:func:`handlers.coupang.sandbox.create_sandbox` with
 ``extra_routes=product_routes()``, then :func:`attach`), so the API calls meet the same
 faults, CEA signature and vendor checks as the order calls
-(:func:`handlers.coupang.sandbox_api.endpoint`). A registered product answers "being
+(:func:`handlers.coupang.sandbox.api.endpoint`). A registered product answers "being
 registered, retry later" for ``registering_seconds`` of the sandbox clock (seed 003),
 then ``임시저장`` (``승인대기중`` when the body asked for approval, ``requested: true``).
 The control endpoints move a product along Coupang's approval::
@@ -32,9 +32,9 @@ from starlette.routing import BaseRoute, Route
 
 from handlers.coupang.products.calls import PRODUCTS_PATH
 from handlers.coupang.products.rules import validate
-from handlers.coupang.sandbox_api import CoupangApiError, _json_body, endpoint
-from handlers.coupang.sandbox_control import control
-from handlers.coupang.sandbox_returns import CoupangSandbox
+from handlers.coupang.sandbox.api import CoupangApiError, _json_body, endpoint
+from handlers.coupang.sandbox.control import control
+from handlers.coupang.sandbox.returns import CoupangSandbox
 from handlers.sandbox_common import SandboxError
 from statemachines.listing import COUPANG_STATUS
 
