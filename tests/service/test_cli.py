@@ -108,9 +108,8 @@ def test_serve_migrates_and_answers_on_sqlite(tmp_path: Path) -> None:
         httpx.get(f"http://127.0.0.1:{port}/v1/orders?access_token=at-in-the-address&sign=sig-in-it")
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=30)
+        output, _ = process.communicate(timeout=30)  # closes the pipe too
     assert (tmp_path / "serve.db").exists()
-    output = process.stdout.read() if process.stdout else ""
     assert "GET /?token=[redacted]&q=24" in output  # the access log is on, and redacts
     for secret in ("tok-in-the-address", "at-in-the-address", "sig-in-it"):
         assert secret not in output
@@ -140,17 +139,17 @@ def _ignore_sigint() -> None:
 def test_poll_stops_on_sigint_even_started_with_it_ignored_and_on_sigterm(database_url: str) -> None:
     env = {**os.environ, "ORDERWATCH_DATABASE_URL": database_url}
     for sent, setup in ((signal.SIGINT, _ignore_sigint), (signal.SIGTERM, None)):
-        process = subprocess.Popen(
+        with subprocess.Popen(  # leaving the block closes the pipe
             [*ORDERWATCH, "poll"], env=env, stderr=subprocess.PIPE, text=True, preexec_fn=setup
-        )
-        try:
-            assert process.stderr is not None
-            started = time.monotonic()
-            while "waiting for nothing" not in process.stderr.readline():  # no marketplace set
-                assert process.poll() is None and time.monotonic() - started < 60, "poll never started"
-            process.send_signal(sent)
-            assert process.wait(timeout=20) == 0, f"poll did not stop cleanly on {sent.name}"
-        finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+        ) as process:
+            try:
+                assert process.stderr is not None
+                started = time.monotonic()
+                while "waiting for nothing" not in process.stderr.readline():  # no marketplace set
+                    assert process.poll() is None and time.monotonic() - started < 60, "poll never started"
+                process.send_signal(sent)
+                assert process.wait(timeout=20) == 0, f"poll did not stop cleanly on {sent.name}"
+            finally:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from contextlib import ExitStack
+from subprocess import DEVNULL
 
 import sqlalchemy as sa
 
@@ -70,27 +71,24 @@ def test_poll_killed_mid_round_and_started_again_ends_as_coupang_says(
             "ORDERWATCH_COUPANG_POLL_SECONDS": "0.5",
             "ORDERWATCH_COUPANG_LOOKBACK_DAYS": "3",
         }
-        first = subprocess.Popen(
-            [*ORDERWATCH, "poll"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-            assert wait(lambda: len(statuses(db)) >= 5, 30), "the poll ingested nothing"
-        finally:
-            first.send_signal(signal.SIGKILL)
-            first.wait(10)
+        # Its log is not read: DEVNULL, as a full pipe would block the poller.
+        with subprocess.Popen([*ORDERWATCH, "poll"], env=env, stdout=DEVNULL, stderr=DEVNULL) as first:
+            try:
+                assert wait(lambda: len(statuses(db)) >= 5, 30), "the poll ingested nothing"
+            finally:
+                first.send_signal(signal.SIGKILL)
+                first.wait(10)
         assert len(statuses(db)) < len(sandbox.boxes)  # killed part-way
         sandbox.faults.delay_seconds = 0
-        second = subprocess.Popen(
-            [*ORDERWATCH, "poll"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        try:
-            expected = {str(b.shipment_box_id): b.status for b in sandbox.boxes.values()}
-            assert wait(lambda: statuses(db) == expected, 60), "the poll did not catch up"
-        finally:
-            second.send_signal(signal.SIGINT)
+        with subprocess.Popen([*ORDERWATCH, "poll"], env=env, stdout=DEVNULL, stderr=DEVNULL) as second:
             try:
-                second.wait(10)
+                expected = {str(b.shipment_box_id): b.status for b in sandbox.boxes.values()}
+                assert wait(lambda: statuses(db) == expected, 60), "the poll did not catch up"
             finally:
-                if second.poll() is None:  # deaf to SIGINT: fail, but leave no poller running
-                    second.kill()
-                    second.wait()
+                second.send_signal(signal.SIGINT)
+                try:
+                    second.wait(10)
+                finally:
+                    if second.poll() is None:  # deaf to SIGINT: fail, but leave no poller running
+                        second.kill()
+                        second.wait()

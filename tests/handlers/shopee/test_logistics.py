@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
@@ -107,14 +107,18 @@ def receiver() -> Iterator[tuple[str, list[Inbox]]]:
 
 
 @pytest.fixture
-def world(receiver: tuple[str, list[Inbox]]) -> Iterator[World]:
+async def world(receiver: tuple[str, list[Inbox]]) -> AsyncIterator[World]:
+    """The sandbox served; async so that its clients' transport is closed in the test's own
+    event loop, before the loop goes (left open, its connections warn when collected)."""
     url, current = receiver
     current[0] = Inbox()
     app = create_sandbox(PARTNER_ID, KEY, push_url=url, seed=5, clock=SandboxClock(NOW))
     sandbox: ShopeeSandbox = app.state.sandbox
     sandbox.add_shop(int(SHOP), access_token=TOKEN)
     with serve(app) as base:
-        yield World(sandbox, current[0], base)
+        world = World(sandbox, current[0], base)
+        async with world.transport:
+            yield world
 
 
 def first_slot(parameter: ShippingParameter) -> Pickup:
