@@ -9,6 +9,7 @@ answers, delays, duplicated rows). Its state, :class:`CoupangSandbox`, is
 ``app.state.sandbox``: tests drive it in-process, or over HTTP through the ``/sandbox``
 control endpoints. The modules:
 
+- :mod:`handlers.coupang.sandbox.sheets`: boxes and their items, as the order sheets show them;
 - :mod:`handlers.coupang.sandbox.state`: clock, boxes, actions, faults, counts;
 - :mod:`handlers.coupang.sandbox.returns`: the buyers' cancellations and returns;
 - :mod:`handlers.coupang.sandbox.api`: the Coupang endpoints and their checks;
@@ -28,7 +29,7 @@ from starlette.routing import BaseRoute
 from handlers.coupang.sandbox.api import api_routes
 from handlers.coupang.sandbox.control import control_routes
 from handlers.coupang.sandbox.returns import CoupangSandbox
-from handlers.coupang.sandbox.state import Box, Item
+from handlers.coupang.sandbox.sheets import Box, Item
 from handlers.sandbox_common import SandboxClock, SandboxError
 
 __all__ = ["Box", "CoupangSandbox", "Item", "SandboxClock", "SandboxError", "create_sandbox"]

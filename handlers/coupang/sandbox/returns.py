@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from handlers.coupang.returns import HOLD, KINDS, STOPPED, UNPROCESSED
-from handlers.coupang.sandbox.state import Box, CoupangWorld, iso, krw, kst
+from handlers.coupang.sandbox.sheets import Box, iso, krw, kst
+from handlers.coupang.sandbox.state import CoupangWorld
 from handlers.sandbox_common import SandboxClock, SandboxError
 
 DISPATCHED = ("DEPARTURE", "DELIVERING", "FINAL_DELIVERY", "NONE_TRACKING")
