@@ -17,8 +17,10 @@ in-process, or over HTTP through the ``/sandbox`` control endpoints
 - :mod:`handlers.shopee.sandbox.shipping`: arranging shipment, tracking numbers, airway
   bills, logistics faults, idempotency keys, bookings; and ``ShopeeSandbox``, the world with
   this desk, composed above both so that the world never imports a desk that builds on it;
+- :mod:`handlers.shopee.sandbox.handover`: the checks of a ``ship_order`` mode against ``info_needed``;
 - :mod:`handlers.shopee.sandbox.carrier`: checkpoints, the way to delivery, auto and demo modes;
 - :mod:`handlers.shopee.sandbox.logistics`: the logistics endpoints;
+- :mod:`handlers.shopee.sandbox.documents`: the shipping-document (airway bill) endpoints;
 - :mod:`handlers.shopee.sandbox.lost`: the lost-push endpoints (dropped and undeliverable pushes);
 - :mod:`handlers.shopee.sandbox.control`: the control endpoints.
 """
