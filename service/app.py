@@ -1,11 +1,13 @@
-"""The HTTP application: ``create_app`` builds it with its settings and database."""
+"""The HTTP application: ``create_app`` builds it with its settings, database and
+marketplaces (service/marketplaces.py's installed ones unless handed in)."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,11 +17,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from handlers.coupang import webhook as coupang_webhook
-from handlers.coupang.products import routes as products_http
-from handlers.shopee import receiver
 from service import (
     changes,
     commands,
@@ -40,6 +39,8 @@ from service.auth import authorize
 from service.db import Database, StorageUnavailable
 from service.errors import HANDLERS, ApiError
 from service.inbox import Applier
+from service.marketplace import Marketplace, open_clients, push_parsers
+from service.marketplaces import installed
 from service.pollers import running_pollers
 from service.pushes import PushCommitter
 from service.settings import Settings
@@ -282,9 +283,8 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready"})
 
 
+# The core's routes; each marketplace's follow them (create_app).
 ROUTES = [
-    Route(receiver.PUSH_PATH, receiver.shopee_push, methods=["POST"]),  # App serves it first
-    Route(coupang_webhook.PATH, coupang_webhook.coupang_report, methods=["POST"]),
     Route("/healthz", healthz),
     Route("/readyz", readyz),
     Route("/v1/orders", list_orders),
@@ -299,7 +299,6 @@ ROUTES = [
     Route("/v1/alerts", list_alerts),
     Route("/v1/jobs", list_jobs),
     *push_views.ROUTES,
-    *products_http.ROUTES,
     Route("/metrics", metrics.metrics),
     Route("/openapi.json", openapi.openapi),
     Route("/", dashboard.index),
@@ -324,15 +323,19 @@ async def _link_configured_outlets(db: Database, settings: Settings) -> None:
 
 
 class App(Starlette):
-    """The Starlette app, except that a Shopee push goes straight to its handler: the hot
-    path skips the middleware stack and the router (the route stays, for the app's other
-    callers), and its errors are answered as the error handlers would."""
+    """The Starlette app, except that a POST to a marketplace's fast path (the Shopee push)
+    goes straight to its handler, which answers its own errors: the hot path skips the
+    middleware stack and the router (the route stays, for the app's other callers)."""
+
+    fast_paths: Mapping[str, ASGIApp] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == receiver.PUSH_PATH and scope["method"] == "POST":
-            scope["app"] = self
-            await receiver.shopee_push.answer(scope, receive, send)
-            return
+        if scope["type"] == "http" and scope["method"] == "POST":
+            fast = self.fast_paths.get(scope["path"])
+            if fast is not None:
+                scope["app"] = self
+                await fast(scope, receive, send)
+                return
         await super().__call__(scope, receive, send)
 
 
@@ -340,20 +343,25 @@ def create_app(
     settings: Settings | None = None,
     db: Database | None = None,
     *,
+    marketplaces: Sequence[Marketplace] | None = None,
     pollers: bool = False,
     worker: bool = True,
 ) -> Starlette:
     """Build the application; the database is opened in the lifespan unless handed in.
     With ``worker`` this process applies the pushes it stores (else ``orderwatch worker``
-    processes do); with ``pollers`` the configured marketplace pollers run here too."""
+    processes do); with ``pollers`` the configured marketplace pollers run here too. Each
+    configured marketplace's clients are opened once, in the lifespan, and shared by its
+    routes (``app.state.clients``), its jobs and its pollers."""
     settings = settings or Settings.from_environ()
+    markets = installed() if marketplaces is None else tuple(marketplaces)
+    parsers = push_parsers(markets)
     protect_access_log()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         own = db is None
         app.state.db = db or Database(settings.database_url)
-        applier = Applier(app.state.db) if worker else None
+        applier = Applier(app.state.db, parsers) if worker else None
         app.state.applier = applier
         app.state.push_committer = PushCommitter(app.state.db, on_commit=applier.wake if applier else None)
         if applier is not None:
@@ -364,10 +372,12 @@ def create_app(
             async with contextlib.AsyncExitStack() as stack:
                 # Without the applier here, orderwatch worker checkpoints the database.
                 stack.enter_context(app.state.db.checkpoints(database=worker))
+                app.state.clients = clients = open_clients(markets, settings, stack)  # closed last
                 if worker:
-                    app.state.outbox = await stack.enter_async_context(running_outbox(settings, app.state.db))
+                    outbox = running_outbox(settings, app.state.db, markets, clients)
+                    app.state.outbox = await stack.enter_async_context(outbox)
                 if pollers:
-                    await stack.enter_async_context(running_pollers(settings, app.state.db))
+                    await stack.enter_async_context(running_pollers(settings, app.state.db, markets, clients))
                 yield
         finally:
             app.state.stop_streams.set()
@@ -377,9 +387,13 @@ def create_app(
             if own:
                 app.state.db.dispose()
 
-    app = App(routes=ROUTES, lifespan=lifespan, exception_handlers=HANDLERS)
+    routes = [*ROUTES, *(route for market in markets for route in market.routes)]
+    app = App(routes=routes, lifespan=lifespan, exception_handlers=HANDLERS)
+    app.fast_paths = {path: fast for market in markets for path, fast in market.fast_paths.items()}
     app.state.settings = settings
+    app.state.marketplaces = markets
+    app.state.push_parsers = parsers
     app.state.stop_streams = threading.Event()  # set on shutdown: GET /v1/stream answers end
-    app.state.push_counts = receiver.new_push_counts()
+    app.state.push_counts = Counter()  # pushes by (code, result), counted by their receiver
     app.state.metrics = metrics.new_registry(app)
     return app

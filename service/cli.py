@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from handlers.coupang.products import cli as products_cli
+from service.marketplaces import installed
 from service.settings import ConfigurationError, Settings
 
 if TYPE_CHECKING:
@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     unlinking = shop_sub.add_parser("unlink", help="make OUTLET a shop of its own again")
     unlinking.add_argument("outlet", help="the outlet shop id")
     unlinking.add_argument("--platform", choices=("shopee", "coupang"), default="shopee")
-    products_cli.add_parser(sub)
+    for market in installed():  # each sets its commands' run (set_defaults)
+        if market.add_commands is not None:
+            market.add_commands(sub)
     return parser
 
 
@@ -146,7 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("transitions").setLevel(logging.WARNING)
     try:
-        return int(COMMANDS[args.command](settings, args) or 0)
+        run = COMMANDS.get(args.command) or args.run
+        return int(run(settings, args) or 0)
     except ConfigurationError as exc:
         print(f"orderwatch: {exc}", file=sys.stderr)
         return 2
@@ -234,7 +237,7 @@ def _poll(settings: Settings, _args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for name in ("SIGINT", "SIGTERM"):
             loop.add_signal_handler(getattr(signal, name), stop.set)
-        await poll_forever(settings, db, stop)
+        await poll_forever(settings, db, installed(), stop)
 
     try:
         asyncio.run(run())
@@ -245,11 +248,13 @@ def _poll(settings: Settings, _args: argparse.Namespace) -> int:
 
 def _worker(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
     import signal
 
     from service.actions import running_outbox
     from service.db import Database
     from service.inbox import Applier
+    from service.marketplace import open_clients, push_parsers
 
     if not args.idle > 0:
         raise ConfigurationError("--idle must be more than 0 seconds")
@@ -260,7 +265,8 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         # the team, should not wait for them when both share the machine's cores.
         os.nice(args.nice)
     db = Database(settings.database_url)
-    applier = Applier(db, idle=args.idle)
+    markets = installed()
+    applier = Applier(db, push_parsers(markets), idle=args.idle)
 
     async def run() -> int:
         stop = asyncio.Event()
@@ -271,9 +277,13 @@ def _worker(settings: Settings, args: argparse.Namespace) -> int:
         log.info("worker: applying stored pushes and running outbox jobs")
         try:
             # The worker writes most of what the database's WAL holds: it checkpoints too.
-            with db.checkpoints():
-                async with running_outbox(settings, db, idle=args.idle) as outbox:
-                    await stop.wait()
+            async with contextlib.AsyncExitStack() as stack:
+                stack.enter_context(db.checkpoints())
+                clients = open_clients(markets, settings, stack)
+                outbox = await stack.enter_async_context(
+                    running_outbox(settings, db, markets, clients, idle=args.idle)
+                )
+                await stop.wait()
         finally:
             await asyncio.to_thread(applier.stop)
         log.info("worker stopped after applying %d pushes; jobs %s", applier.applied, outbox.counts)
@@ -350,6 +360,7 @@ def _cli_actor() -> str:
 def _pushes(settings: Settings, args: argparse.Namespace) -> int:
     from service import inbox, push_failures
     from service.db import Database
+    from service.marketplace import push_parsers
 
     db = Database(settings.database_url)
     try:
@@ -363,7 +374,7 @@ def _pushes(settings: Settings, args: argparse.Namespace) -> int:
                 print(f"(the first {push_failures.MAX_LIMIT}; GET /v1/pushes?state=failed pages them all)")
             return 0
         # Journaled as the one who ran it, as an API command is as its token's name.
-        done = inbox.reapply(db, args.push_ids or None, actor=_cli_actor())
+        done = inbox.reapply(db, push_parsers(installed()), args.push_ids or None, actor=_cli_actor())
     finally:
         db.dispose()
     for result in done:
@@ -424,5 +435,4 @@ COMMANDS = {
     "reapply": _reapply,
     "pushes": _pushes,
     "shops": _shops,
-    "products": products_cli.run,
-}
+}  # and each marketplace's commands (build_parser)

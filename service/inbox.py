@@ -12,6 +12,9 @@ queue. Such a push was acknowledged: it is kept in sight (service/push_failures.
 listed, a ``push_failed`` alert) until :func:`reapply` applies it after a fix, exactly once
 in effect (its events keep their dedupe keys, and only a push still marked failed is taken).
 
+Each stored body is parsed by its marketplace's push parser (``parsers``, by platform:
+service/marketplace.py), handed in by the composition root.
+
 The applier runs in a thread of ``orderwatch serve`` (woken by every group commit of
 pushes) or of ``orderwatch worker`` (which looks for new pushes every ``idle`` seconds).
 """
@@ -23,7 +26,7 @@ import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +34,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from handlers.shopee.push import MalformedPush, parse_push
 from service.db import Database, StorageUnavailable
 from service.ingest import ingest_in
+from service.marketplace import PushParser
 from service.models import PUSHES
 from service.push_failures import FAILED, open_alert, resolve_cleared
 from service.spool import Spool, Spooled
@@ -42,8 +45,12 @@ from statemachines.events import Event
 
 log = logging.getLogger("orderwatch.inbox")
 
-PARSERS = {"shopee": parse_push}
+Parsers = Mapping[str, PushParser]  # by platform
 SQLITE_BATCH = 250  # pushes per applying transaction on SQLite: tens of milliseconds
+
+
+class NoParser(ValueError):
+    """No installed marketplace parses the pushes of this platform."""
 
 
 @dataclass(frozen=True)
@@ -66,7 +73,7 @@ class Reapplied:
     error: str | None = None
 
 
-def apply_pending(db: Database, limit: int = 500, now: datetime | None = None) -> Applied:
+def apply_pending(db: Database, parsers: Parsers, limit: int = 500, now: datetime | None = None) -> Applied:
     """Apply up to ``limit`` unapplied pushes in one transaction; what was done.
 
     On SQLite the spooled pushes (service/spool.py) are copied into ``pushes`` first, in
@@ -76,7 +83,7 @@ def apply_pending(db: Database, limit: int = 500, now: datetime | None = None) -
 
     def work(conn: Connection) -> Applied:
         spooled[:] = _unspool(conn, db.spool, limit)
-        return _apply(conn, _claim(conn, limit), when)
+        return _apply(conn, _claim(conn, limit), when, parsers)
 
     try:
         done = db.run_write(work)
@@ -86,7 +93,7 @@ def apply_pending(db: Database, limit: int = 500, now: datetime | None = None) -
         log.warning("a batch of pushes failed to apply; applying them one by one", exc_info=True)
         spooled[:] = db.run_write(lambda conn: _unspool(conn, db.spool, limit))
         _forget(db, spooled)
-        return _apply_one_by_one(db, limit, when)
+        return _apply_one_by_one(db, limit, when, parsers)
     _forget(db, spooled)
     return done
 
@@ -138,17 +145,17 @@ def _claim(conn: Connection, limit: int, ids: Sequence[int] | None = None) -> li
     return list(conn.execute(query))
 
 
-def _events(row: Any) -> list[Event]:
-    parse = PARSERS.get(row.platform)
+def _events(row: Any, parsers: Parsers) -> list[Event]:
+    parse = parsers.get(row.platform)
     if parse is None:
-        raise MalformedPush(f"no parser for {row.platform} pushes")
+        raise NoParser(f"no parser for {row.platform} pushes")
     return list(parse(row.body).events)
 
 
-def _apply(conn: Connection, rows: Sequence[Any], now: datetime) -> Applied:
+def _apply(conn: Connection, rows: Sequence[Any], now: datetime, parsers: Parsers) -> Applied:
     if not rows:
         return Applied()
-    events = _ingest([event for row in rows for event in _events(row)], conn, now)
+    events = _ingest([event for row in rows for event in _events(row, parsers)], conn, now)
     _mark(conn, [row.id for row in rows], now, None)
     return Applied(len(rows), events)
 
@@ -161,8 +168,8 @@ def _ingest(events: Sequence[Event], conn: Connection, now: datetime) -> int:
     return len(events)
 
 
-def _apply_ids(conn: Connection, ids: Sequence[int], now: datetime) -> Applied:
-    return _apply(conn, _claim(conn, len(ids), ids), now)
+def _apply_ids(conn: Connection, ids: Sequence[int], now: datetime, parsers: Parsers) -> Applied:
+    return _apply(conn, _claim(conn, len(ids), ids), now, parsers)
 
 
 def _mark(conn: Connection, ids: Sequence[int], now: datetime, error: str | None) -> None:
@@ -170,14 +177,14 @@ def _mark(conn: Connection, ids: Sequence[int], now: datetime, error: str | None
     conn.execute(query.values(applied_at=now, error=error))
 
 
-def _apply_one_by_one(db: Database, limit: int, now: datetime) -> Applied:
+def _apply_one_by_one(db: Database, limit: int, now: datetime, parsers: Parsers) -> Applied:
     with db.read() as conn:
         query = sa.select(PUSHES.c.id).where(PUSHES.c.applied_at.is_(None)).order_by(PUSHES.c.id)
         ids = [row.id for row in conn.execute(query.limit(limit))]
     done = Applied()
     for push_id in ids:
         try:
-            step = db.run_write(functools.partial(_apply_ids, ids=[push_id], now=now))
+            step = db.run_write(functools.partial(_apply_ids, ids=[push_id], now=now, parsers=parsers))
         except StorageUnavailable:
             raise
         except Exception as exc:  # noqa: BLE001 - recorded on the push, alerted, and logged
@@ -207,7 +214,12 @@ def failed_ids(db: Database, limit: int | None = None) -> list[int]:
 
 
 def reapply(
-    db: Database, push_ids: Sequence[int] | None = None, *, actor: str, now: datetime | None = None
+    db: Database,
+    parsers: Parsers,
+    push_ids: Sequence[int] | None = None,
+    *,
+    actor: str,
+    now: datetime | None = None,
 ) -> list[Reapplied]:
     """Apply again the failed pushes (``push_ids``, or every one), each in a transaction of
     its own; the ``push_failed`` alerts whose pushes all applied are resolved.
@@ -219,13 +231,13 @@ def reapply(
     order's history says who re-applied it."""
     when = now or datetime.now(UTC)
     ids = failed_ids(db) if push_ids is None else push_ids
-    done = [_reapply_one(db, push_id, actor, when) for push_id in ids]
+    done = [_reapply_one(db, parsers, push_id, actor, when) for push_id in ids]
     if any(r.outcome in ("applied", "failed") for r in done):
         db.run_write(lambda conn: resolve_cleared(conn, when))
     return done
 
 
-def _reapply_one(db: Database, push_id: int, actor: str, now: datetime) -> Reapplied:
+def _reapply_one(db: Database, parsers: Parsers, push_id: int, actor: str, now: datetime) -> Reapplied:
     if not 0 < push_id <= MAX_ID.get(db.dialect, 2**63 - 1):
         return Reapplied(push_id, "not_found")  # no such id: the column could not hold it
 
@@ -238,7 +250,7 @@ def _reapply_one(db: Database, push_id: int, actor: str, now: datetime) -> Reapp
             exists = conn.execute(sa.select(PUSHES.c.id).where(PUSHES.c.id == push_id)).first()
             return Reapplied(push_id, "not_failed" if exists else "not_found")
         why = f"push {push_id} re-applied"
-        events = [dataclasses.replace(e, actor=actor, reason=why) for e in _events(row)]
+        events = [dataclasses.replace(e, actor=actor, reason=why) for e in _events(row, parsers)]
         count = _ingest(events, conn, now)
         conn.execute(PUSHES.update().where(PUSHES.c.id == push_id).values(applied_at=now, error=None))
         return Reapplied(push_id, "applied", count)
@@ -265,8 +277,11 @@ def _refail(conn: Connection, push_id: int, now: datetime, error: str) -> None:
 class Applier:
     """A thread that applies stored pushes as they come."""
 
-    def __init__(self, db: Database, *, idle: float = 0.5, batch: int | None = None) -> None:
+    def __init__(
+        self, db: Database, parsers: Parsers, *, idle: float = 0.5, batch: int | None = None
+    ) -> None:
         self.db = db
+        self.parsers = parsers
         self.idle = idle
         # On SQLite the other writers of the database (commands, pollers, jobs) wait for the
         # whole of an applying transaction: keep it shortish. Storing pushes does not wait
@@ -300,7 +315,7 @@ class Applier:
             self._wake.clear()
             try:
                 while not self._stop.is_set():
-                    round_ = apply_pending(self.db, self.batch)
+                    round_ = apply_pending(self.db, self.parsers, self.batch)
                     self.applied += round_.pushes
                     if round_.pushes < self.batch:
                         break

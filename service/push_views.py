@@ -61,8 +61,8 @@ async def reapply_push(request: Request) -> Response:
     """Apply a failed push again (operator); the push as it is now, and its events' count."""
     caller = authorize(request, "operator")
     push_id = _push_id(request)
-    db = _db(request)
-    done = await anyio.to_thread.run_sync(lambda: inbox.reapply(db, [push_id], actor=caller.name)[0])
+    db, parsers = _db(request), request.app.state.push_parsers
+    done = await anyio.to_thread.run_sync(lambda: inbox.reapply(db, parsers, [push_id], actor=caller.name)[0])
     if done.outcome == "not_found":
         raise ApiError(404, "not_found", f"no push {push_id}")
     if done.outcome == "not_failed":

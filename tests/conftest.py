@@ -30,7 +30,9 @@ import sqlalchemy as sa
 from hypothesis import settings as hypothesis_settings
 
 from service.db import Database
-from service.inbox import apply_pending, pending_count
+from service.inbox import Parsers, apply_pending, pending_count
+from service.marketplace import push_parsers
+from service.marketplaces import installed
 from service.migrate import upgrade
 from service.models import Base, Push
 from service.spool import spool_file
@@ -120,7 +122,11 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def unapplicable_pushes(db: Database) -> list[str]:
+# The installed marketplaces' push parsers, as orderwatch serve and worker apply pushes with.
+PARSERS = push_parsers(installed())
+
+
+def unapplicable_pushes(db: Database, parsers: Parsers = PARSERS) -> list[str]:
     """What keeps the pushes stored in ``db`` from being all applied: the ones left
     unapplied are applied first (as the next applier would), then each push that failed
     is named with its error. Empty when every stored push is applied.
@@ -136,7 +142,7 @@ def unapplicable_pushes(db: Database) -> list[str]:
     for _ in range(1000):
         if not pending_count(db):
             break
-        apply_pending(db)
+        apply_pending(db, parsers)
     with db.read() as conn:
         failed = conn.execute(sa.select(Push.id, Push.code, Push.error).where(Push.error.is_not(None)))
         wrong = [f"push {row.id} (code {row.code}) failed to apply: {row.error}" for row in failed]

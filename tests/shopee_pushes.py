@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +19,7 @@ from starlette.applications import Starlette
 from service.app import create_app
 from service.db import Database
 from service.inbox import pending_count
+from service.marketplace import Marketplace
 from service.models import Event as EventRow
 from service.models import Push, Transition
 from service.settings import Secret, Settings
@@ -134,10 +135,18 @@ class Receiver:
             }
 
 
-def start_receiver(stack: ExitStack, db: Database, database_url: str, **settings: Any) -> Receiver:
-    """Serve an app on ``db`` (partner key ``KEY`` unless ``settings`` say otherwise)."""
+def start_receiver(
+    stack: ExitStack,
+    db: Database,
+    database_url: str,
+    *,
+    marketplaces: Sequence[Marketplace] | None = None,
+    **settings: Any,
+) -> Receiver:
+    """Serve an app on ``db`` (partner key ``KEY`` unless ``settings`` say otherwise), with
+    the installed marketplaces unless others are named."""
     settings.setdefault("shopee_partner_keys", (Secret(KEY),))
-    app = create_app(Settings(database_url=database_url, **settings), db)
+    app = create_app(Settings(database_url=database_url, **settings), db, marketplaces=marketplaces)
     base = stack.enter_context(serve(app))
     client = stack.enter_context(httpx.Client(base_url=base, timeout=30))
     return Receiver(app, base, client, db)

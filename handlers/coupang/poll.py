@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from handlers.coupang import receipts
-from handlers.coupang.client import CoupangClient
 from handlers.coupang.ingest import ingest_documents, upsert_statuses
 from handlers.coupang.orders import STATUSES, SheetError, day_start, kst_day, parse_time, sheet_events
 from handlers.coupang.ordersheets import OrderSheets
@@ -43,7 +42,6 @@ from service.ingest import Ingested
 from service.models import COUPANG_BOXES as BOXES
 from service.models import PACKAGES
 from service.rounds import every
-from service.settings import Settings
 
 log = logging.getLogger("orderwatch.coupang.poll")
 
@@ -63,21 +61,6 @@ class Report:
     outcomes: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
     failed: list[str] = field(default_factory=list)
-
-
-def coupang_client(settings: Settings) -> CoupangClient | None:
-    """A client for the configured vendor; None when Coupang is not configured."""
-    if not (settings.coupang_vendor_id and settings.coupang_access_key and settings.coupang_secret_key):
-        return None
-    return CoupangClient(
-        settings.coupang_api_base,
-        settings.coupang_access_key.reveal(),
-        settings.coupang_secret_key,
-        vendor_id=settings.coupang_vendor_id,
-        backoff=settings.api_backoff_seconds,
-        ordersheets_version=settings.coupang_ordersheets_version,
-        returns_version=settings.coupang_returns_version,
-    )
 
 
 def cursor_name(vendor_id: str, status: str) -> str:

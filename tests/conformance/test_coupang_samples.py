@@ -406,7 +406,7 @@ def test_the_published_error_envelopes_map_onto_the_errors() -> None:
 
 
 def test_the_settings_default_to_the_published_versions_and_offer_each_choice() -> None:
-    from handlers.coupang.poll import coupang_client
+    from handlers.coupang.marketplace import coupang_client
     from service.settings import ConfigurationError, Settings
 
     keys = {"ORDERWATCH_COUPANG_VENDOR_ID": VENDOR, "ORDERWATCH_COUPANG_ACCESS_KEY": "a",

@@ -35,6 +35,7 @@ from service.inbox import apply_pending, pending_count
 from service.models import Order, Transition
 from statemachines.events import EventKind
 from tests.conformance import corpus
+from tests.conftest import PARSERS
 from tests.shopee_pushes import Receiver, start_receiver
 
 LOST = "v2.push.get_lost_push_message"
@@ -162,7 +163,7 @@ async def test_a_reconciliation_round_on_the_published_samples_applies_the_lost_
     assert report.lost is not None and (report.lost.stored, report.lost.confirmed) == (1, 1)
     assert calls.index(GET_PATH) < calls.index(CONFIRM_PATH)
     assert stored_when_confirmed == [1], "confirmed only once the push was stored"
-    assert apply_pending(db).pushes == 1
+    assert apply_pending(db, PARSERS).pushes == 1
     with db.read() as conn:
         order = conn.execute(sa.select(Order).where(Order.order_id == ORDER_SN)).one()
         sources = set(

@@ -46,7 +46,7 @@ def deliver(db: Database, settings: Settings) -> None:
     dispatch(db, configured(settings))
 
     async def run() -> None:
-        async with resources(settings, db) as found:
+        async with resources(settings) as found:
             worker = Worker(db, handlers(settings), policy=Policy(attempts=2, base=0.01), resources=found)
             await worker.run_until_idle(timeout=20)
 

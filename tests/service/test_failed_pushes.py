@@ -1,7 +1,9 @@
 """An acknowledged push that fails to apply (a bug) stays in sight and can be applied again.
 
 The bug is played by the applier's parser raising for orders named ``BUG…`` (the webhook's
-checks passed: the push is answered 200 and stored); the fix is the real parser back.
+checks passed: the push is answered 200 and stored); the fix is the real parser back. The
+parser is Shopee's through the port (service/marketplace.py), which the live app and this
+module's appliers share.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from handlers.shopee.push import parse_push
 from service.alert_rules import dispatch
 from service.auth import parse_tokens
 from service.db import Database
-from service.inbox import PARSERS, apply_pending, reapply
+from service.inbox import apply_pending, reapply
 from service.ingest import ingest
+from service.marketplace import push_parsers
+from service.marketplaces import installed
 from service.models import Alert, Push, Transition
 from service.models import Event as EventRow
 from service.pushes import Received, store_pushes
@@ -43,6 +47,19 @@ TOKENS = parse_tokens(f"ops:{OPERATOR}:operator,eyes:{VIEWER}:viewer")
 
 pytestmark = pytest.mark.failing_pushes  # every test here stores pushes that fail on purpose
 
+PARSE: dict[str, Any] = {"shopee": parse_push}  # the bug is swapped in and out here
+
+
+def _parse(body: Any) -> Any:
+    return PARSE["shopee"](body)
+
+
+# The installed marketplaces, Shopee's push parser that of PARSE.
+MARKETPLACES = tuple(
+    dataclasses.replace(m, push_parser=_parse) if m.platform == "shopee" else m for m in installed()
+)
+PARSERS = push_parsers(MARKETPLACES)
+
 
 def bug(monkeypatch: pytest.MonkeyPatch, error: type[Exception] = RuntimeError) -> None:
     """The applier cannot apply a push of an order named BUG… (it raises ``error``)."""
@@ -53,11 +70,11 @@ def bug(monkeypatch: pytest.MonkeyPatch, error: type[Exception] = RuntimeError) 
             raise error("a bug in the applier")
         return parsed
 
-    monkeypatch.setitem(PARSERS, "shopee", parse)
+    monkeypatch.setitem(PARSE, "shopee", parse)
 
 
 def fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(PARSERS, "shopee", parse_push)
+    monkeypatch.setitem(PARSE, "shopee", parse_push)
 
 
 def received(body: bytes) -> Received:
@@ -80,7 +97,12 @@ def live(db: Database, database_url: str, slack: AlertReceiver) -> Iterator[Rece
     """The push receiver with API tokens and an alert sink."""
     with ExitStack() as stack:
         found = start_receiver(
-            stack, db, database_url, api_tokens=TOKENS, alert_webhook_urls=(Secret(slack.url("slack")),)
+            stack,
+            db,
+            database_url,
+            marketplaces=MARKETPLACES,
+            api_tokens=TOKENS,
+            alert_webhook_urls=(Secret(slack.url("slack")),),
         )
         found.client.headers["Authorization"] = f"Bearer {VIEWER}"  # a push's signature overrides it
         yield found
@@ -179,7 +201,7 @@ def test_a_failed_push_reapplied_after_the_fix_applies_once_as_the_operator_and_
     with db.read() as conn:
         resolved = conn.execute(sa.select(Alert.state).where(Alert.kind == "push_failed")).scalars().all()
     assert resolved == ["resolved"]
-    assert unapplicable_pushes(db) == []
+    assert unapplicable_pushes(db, PARSERS) == []
 
 
 def test_a_push_that_still_fails_answers_422_and_a_new_failure_opens_its_own_alert(
@@ -209,7 +231,7 @@ def test_reapplying_is_exactly_once_in_effect_against_a_poll_and_a_second_operat
     store_pushes(
         db, [received(status_push("BUG1", "READY_TO_SHIP")), received(status_push("BUG2", "SHIPPED"))]
     )
-    assert apply_pending(db).failed == 2
+    assert apply_pending(db, PARSERS).failed == 2
     fix(monkeypatch)
     # BUG1's status came meanwhile by the reconciliation poll: the same fact, the same key.
     (event,) = parse_push(orjson.loads(status_push("BUG1", "READY_TO_SHIP"))).events
@@ -220,7 +242,7 @@ def test_reapplying_is_exactly_once_in_effect_against_a_poll_and_a_second_operat
     outcomes: list[str] = []
 
     def operator() -> None:
-        outcomes.extend(r.outcome for r in reapply(db, [1, 2], actor="ops"))
+        outcomes.extend(r.outcome for r in reapply(db, PARSERS, [1, 2], actor="ops"))
 
     threads = [threading.Thread(target=operator) for _ in range(2)]
     for thread in threads:
@@ -238,8 +260,8 @@ def test_reapplying_is_exactly_once_in_effect_against_a_poll_and_a_second_operat
         )
         bug2 = conn.execute(joined.where(EventRow.order_id == "BUG2")).scalar_one()
     assert bug2 > 0 and steps == polled + bug2  # BUG1's push added nothing to what the poll did
-    assert reapply(db, actor="ops") == []  # nothing is failed any more
-    assert unapplicable_pushes(db) == []
+    assert reapply(db, PARSERS, actor="ops") == []  # nothing is failed any more
+    assert unapplicable_pushes(db, PARSERS) == []
 
 
 def test_the_listing_pages_with_a_cursor_and_refuses_what_it_does_not_know(
@@ -279,7 +301,7 @@ def test_the_pushes_commands_list_and_reapply_failed_pushes(
     # A push the real parser refuses too: it stays failed (a stored body older code accepted).
     broken = b'{"code":3,"shop_id":680000123,"timestamp":1667963317}'
     store_pushes(db, [Received("shopee", received(status_push("X", "READY_TO_SHIP")).push, broken, {})])
-    assert apply_pending(db).failed == 2
+    assert apply_pending(db, PARSERS).failed == 2
     env = {**os.environ, "ORDERWATCH_DATABASE_URL": database_url, "USER": "alice"}
 
     listing = subprocess.run([*ORDERWATCH, "pushes", "failed"], env=env, capture_output=True, text=True)
@@ -306,7 +328,7 @@ def test_the_alert_of_a_failed_push_is_handed_to_the_sinks(
 ) -> None:
     bug(monkeypatch)
     store_pushes(db, [received(status_push("BUG1", "READY_TO_SHIP"))])
-    apply_pending(db)
+    apply_pending(db, PARSERS)
     notices = dispatch(db, {})
     assert [(n.kind, n.event, n.order_id) for n in notices] == [("push_failed", "opened", "BUG1")]
     with db.read() as conn:
@@ -317,11 +339,12 @@ def test_the_alert_of_a_failed_push_is_handed_to_the_sinks(
 def test_the_end_of_test_check_names_a_failed_push_and_applies_what_was_left_unapplied(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert unapplicable_pushes(db) == []
+    assert unapplicable_pushes(db, PARSERS) == []
     store_pushes(db, [received(status_push("LEFT1", "READY_TO_SHIP"))])  # acknowledged, not applied
-    assert unapplicable_pushes(db) == []  # it applies: the check applied it
+    assert unapplicable_pushes(db, PARSERS) == []  # it applies: the check applied it
     with db.read() as conn:
         assert conn.execute(sa.select(Push.applied_at, Push.error)).one().applied_at is not None
     bug(monkeypatch)
     store_pushes(db, [received(status_push("BUG1", "READY_TO_SHIP"))])
-    assert unapplicable_pushes(db) == ["push 2 (code 3) failed to apply: RuntimeError: a bug in the applier"]
+    failure = "push 2 (code 3) failed to apply: RuntimeError: a bug in the applier"
+    assert unapplicable_pushes(db, PARSERS) == [failure]

@@ -19,6 +19,7 @@ from service.inbox import Applied, Applier, apply_pending, pending_count
 from service.models import Event as EventRow
 from service.models import Push
 from service.pushes import Received, body_key, store_pushes
+from tests.conftest import PARSERS
 from tests.service.test_cli import ORDERWATCH
 from tests.shopee_pushes import SENT, status_push
 from tests.snapshots import snapshot
@@ -47,10 +48,10 @@ def states(db: Database) -> dict[str, str]:
 def test_stored_pushes_are_applied_once_and_marked(db: Database) -> None:
     store_pushes(db, lives(3), NOW)
     assert pending_count(db) == 15 and states(db) == {}
-    assert apply_pending(db, now=NOW) == Applied(pushes=15, events=15)
+    assert apply_pending(db, PARSERS, now=NOW) == Applied(pushes=15, events=15)
     assert pending_count(db) == 0
     assert states(db) == {"IN0000": "delivered", "IN0001": "delivered", "IN0002": "delivered"}
-    assert apply_pending(db) == Applied()
+    assert apply_pending(db, PARSERS) == Applied()
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(EventRow)).scalar_one() == 15
 
@@ -61,7 +62,7 @@ def test_a_push_that_cannot_be_applied_is_marked_with_its_error_and_the_rest_go_
     # A stored body the parser refuses (as after a parser change), among good ones.
     refused = Received("shopee", pushes[0].push, b'{"code":3,"shop_id":1}', {"code": 3, "shop_id": 1})
     store_pushes(db, [*pushes[:3], refused, *pushes[3:]], NOW)
-    done = apply_pending(db)
+    done = apply_pending(db, PARSERS)
     assert (done.pushes, done.failed) == (11, 1)
     with db.read() as conn:
         query = sa.select(Push.error).where(Push.dedupe_key == body_key(refused.body))
@@ -80,7 +81,7 @@ def test_four_appliers_at_once_apply_every_push_exactly_once(db: Database, datab
         own = Database(database_url)
         try:
             while storing.is_set() or pending_count(own):
-                counted.append(apply_pending(own, limit=7).pushes)
+                counted.append(apply_pending(own, PARSERS, limit=7).pushes)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
@@ -103,7 +104,7 @@ def test_four_appliers_at_once_apply_every_push_exactly_once(db: Database, datab
 def test_the_applier_thread_is_woken_by_new_pushes_and_outlives_a_database_outage(
     db: Database, tmp_path: object
 ) -> None:
-    applier = Applier(db, idle=30.0)  # it must not wait for its idle look
+    applier = Applier(db, PARSERS, idle=30.0)  # it must not wait for its idle look
     applier.start()
     try:
         working = db.engine

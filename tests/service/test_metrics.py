@@ -22,6 +22,7 @@ from service.ingest import ingest
 from service.models import OutboxJob, PollCursor
 from service.pushes import Received, store_pushes
 from service.settings import Settings
+from tests.conftest import PARSERS
 from tests.factories import T0, command_event, order_event, package_event
 from tests.live_server import serve
 from tests.shopee_pushes import status_push
@@ -103,7 +104,7 @@ def test_stored_pushes_wait_to_be_applied_until_the_applier_has_run(db: Database
         db, [Received("shopee", parse_push(d), b, d) for b, d in zip(bodies, documents, strict=True)]
     )
     assert scrape(api)[("orderwatch_pushes_unapplied", ())] == 3  # this app applies nothing
-    assert apply_pending(db).pushes == 3
+    assert apply_pending(db, PARSERS).pushes == 3
     assert scrape(api)[("orderwatch_pushes_unapplied", ())] == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -10,8 +11,9 @@ import pytest
 
 from handlers.shopee.client import ShopeeClient
 from handlers.shopee.sandbox import SandboxClock, create_sandbox
-from service.actions import resources
 from service.db import Database
+from service.marketplace import open_clients
+from service.marketplaces import installed
 from service.settings import ConfigurationError, Secret, Settings
 from tests.live_server import serve
 
@@ -113,7 +115,8 @@ def test_api_calls_are_signed_with_the_api_partner_key_never_the_push_partner_ke
         )
 
         async def shop_call(settings: Settings) -> dict[str, Any]:
-            async with resources(settings, db) as found:
+            async with contextlib.AsyncExitStack() as stack:
+                found = dict(open_clients(installed(), settings, stack))
                 client: ShopeeClient | None = found.get("shopee")
                 if client is None:
                     return {}

@@ -24,6 +24,7 @@ from service.models import Event as EventRow
 from service.models import Push
 from service.pushes import Received, store_pushes
 from service.spool import Spool, SpoolError, spool_file
+from tests.conftest import PARSERS
 from tests.shopee_pushes import SENT, status_push
 
 NOW = datetime(2022, 11, 9, 3, 10, tzinfo=UTC)
@@ -73,7 +74,7 @@ def test_the_spool_lies_beside_a_database_file_and_memory_has_none(tmp_path: Pat
 def test_a_push_is_spooled_then_copied_into_pushes_applied_and_unspooled(db: Database) -> None:
     assert store_pushes(db, pushes(5), NOW) == [True] * 5
     assert spool_of(db).count() == 5 and rows(db, Push) == 0 and pending_count(db) == 5
-    assert apply_pending(db, now=NOW) == Applied(pushes=5, events=5)
+    assert apply_pending(db, PARSERS, now=NOW) == Applied(pushes=5, events=5)
     assert spool_of(db).count() == 0 and rows(db, Push) == 5 and pending_count(db) == 0
     with db.read() as conn:
         stored = conn.execute(sa.select(Push.received_at, Push.applied_at, Push.body)).all()
@@ -103,7 +104,7 @@ def test_storing_does_not_wait_for_an_applying_transaction(db: Database) -> None
         release.set()
         other.join()
     assert took < 1.0, f"storing waited {took:.2f} s for the applying transaction"
-    assert apply_pending(db, now=NOW).pushes == 3
+    assert apply_pending(db, PARSERS, now=NOW).pushes == 3
 
 
 def test_a_stop_between_the_apply_and_the_unspooling_applies_nothing_twice(
@@ -112,10 +113,10 @@ def test_a_stop_between_the_apply_and_the_unspooling_applies_nothing_twice(
     store_pushes(db, pushes(4), NOW)
     with monkeypatch.context() as patched:  # the process dies right after its commit
         patched.setattr(service.inbox, "_forget", lambda db, spooled: None)
-        assert apply_pending(db, now=NOW) == Applied(pushes=4, events=4)
+        assert apply_pending(db, PARSERS, now=NOW) == Applied(pushes=4, events=4)
     assert spool_of(db).count() == 4 and rows(db, EventRow) == 4
     store_pushes(db, pushes(2, first=4), NOW)
-    assert apply_pending(db, now=NOW) == Applied(pushes=2, events=2)
+    assert apply_pending(db, PARSERS, now=NOW) == Applied(pushes=2, events=2)
     assert spool_of(db).count() == 0 and rows(db, Push) == 6 and rows(db, EventRow) == 6
     with db.read() as conn:
         assert conn.execute(sa.select(sa.func.count()).where(Push.applied_at.is_(None))).scalar_one() == 0
@@ -124,7 +125,7 @@ def test_a_stop_between_the_apply_and_the_unspooling_applies_nothing_twice(
 def test_a_push_already_in_pushes_is_a_duplicate_and_is_not_spooled_again(db: Database) -> None:
     first = pushes(2)
     store_pushes(db, first, NOW)
-    apply_pending(db, now=NOW)
+    apply_pending(db, PARSERS, now=NOW)
     assert store_pushes(db, [*first, *pushes(1, first=2)], NOW) == [False, False, True]
     assert spool_of(db).count() == 1
     assert store_pushes(db, pushes(1, first=2), NOW) == [False]  # spooled already
@@ -134,7 +135,7 @@ def test_a_batch_that_fails_is_applied_one_by_one_from_pushes(db: Database) -> N
     good = pushes(3)
     refused = Received("shopee", good[0].push, b'{"code":3,"shop_id":9}', {"code": 3, "shop_id": 9})
     store_pushes(db, [*good, refused], NOW)
-    done = apply_pending(db, now=NOW)
+    done = apply_pending(db, PARSERS, now=NOW)
     assert (done.pushes, done.failed) == (4, 1)
     assert spool_of(db).count() == 0 and pending_count(db) == 0 and rows(db, EventRow) == 3
 
@@ -164,7 +165,7 @@ def test_the_serving_process_checkpoints_the_spool_so_that_storing_does_not(db: 
 
 def test_a_web_process_without_the_applier_checkpoints_the_spool_but_not_the_database(db: Database) -> None:
     store_pushes(db, pushes(200), NOW)
-    apply_pending(db, now=NOW)  # the database's WAL now holds the applied orders
+    apply_pending(db, PARSERS, now=NOW)  # the database's WAL now holds the applied orders
     database = Path(str(sa.engine.make_url(db.url).database))
     sizes = database.stat().st_size, Path(spool_of(db).path).stat().st_size
 

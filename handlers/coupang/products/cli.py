@@ -11,15 +11,21 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.settings import ConfigurationError, Settings
 from statemachines.listing import LISTING_STATES
 
+if TYPE_CHECKING:
+    from handlers.coupang.client import CoupangClient
 
-def add_parser(sub: Any) -> None:
-    """Add the ``products`` subcommand to the CLI's subparsers."""
+Connect = Callable[[Settings], "CoupangClient | None"]  # None: Coupang is not configured
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    """Add the ``products`` subcommand to the CLI's subparsers; the parser added."""
     products = sub.add_parser("products", help="register, follow and list Coupang products")
     commands = products.add_subparsers(dest="products_command", required=True, parser_class=type(products))
     register = commands.add_parser(
@@ -30,10 +36,12 @@ def add_parser(sub: Any) -> None:
     track.add_argument("seller_product_id")
     listing = commands.add_parser("list", help="the followed products and their approval state")
     listing.add_argument("--state", choices=LISTING_STATES, default=None)
+    parser: argparse.ArgumentParser = products
+    return parser
 
 
-def run(settings: Settings, args: argparse.Namespace) -> int:
-    """Run ``orderwatch products …``."""
+def run(settings: Settings, args: argparse.Namespace, *, connect: Connect) -> int:
+    """Run ``orderwatch products …``; ``connect`` makes the client a registration uses."""
     from handlers.coupang.products import approval, read
     from handlers.coupang.products.calls import is_product_id
     from service.db import Database
@@ -41,7 +49,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     try:
         if args.products_command == "register":
-            return _register(settings, db, args.file)
+            return _register(settings, db, args.file, connect)
         if args.products_command == "track":
             if not is_product_id(args.seller_product_id):
                 raise ConfigurationError(f"a sellerProductId is a number, not {args.seller_product_id!r}")
@@ -59,8 +67,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         db.dispose()
 
 
-def _register(settings: Settings, db: Any, path: Path) -> int:
-    from handlers.coupang.poll import coupang_client
+def _register(settings: Settings, db: Any, path: Path, connect: Connect) -> int:
     from handlers.coupang.products import approval
     from handlers.coupang.products.rules import validate
 
@@ -77,7 +84,7 @@ def _register(settings: Settings, db: Any, path: Path) -> int:
             file=sys.stderr,
         )
         return 2
-    client = coupang_client(settings)
+    client = connect(settings)
     if client is None:
         raise ConfigurationError(
             "set ORDERWATCH_COUPANG_VENDOR_ID, _ACCESS_KEY and _SECRET_KEY to register products"

@@ -4,13 +4,12 @@
 ``POST /v1/products`` takes a product body in Coupang's shape and registers it, or
 ``{"sellerProductId": …}`` alone to follow a product made elsewhere. A body that breaks
 Coupang's documented limits answers 422 ``invalid_product`` with ``fields``
-(``[{"field", "message"}]``) and no call is made.
+(``[{"field", "message"}]``) and no call is made. The call goes through the process's one
+Coupang client, opened in the lifespan (``app.state.clients``, handlers/coupang/marketplace.py).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -20,7 +19,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from handlers.coupang.client import CoupangClient
-from handlers.coupang.poll import coupang_client
 from handlers.coupang.products import approval, read
 from handlers.coupang.products.calls import is_product_id
 from handlers.coupang.products.rules import validate
@@ -35,18 +33,16 @@ from statemachines.listing import LISTING_STATES
 MAX_BODY = 512 * 1024  # a product body with many items and long HTML contents
 
 
-@contextlib.asynccontextmanager
-async def coupang(settings: Settings) -> AsyncIterator[CoupangClient]:
-    """A client for one piece of work; :class:`ApiError` 503 when Coupang is not configured."""
-    client = coupang_client(settings)
+def coupang(request: Request) -> CoupangClient:
+    """The process's Coupang client; :class:`ApiError` 503 when Coupang is not configured."""
+    client: CoupangClient | None = getattr(request.app.state, "clients", {}).get("coupang")
     if client is None:
         raise ApiError(
             503,
             "not_configured",
             "Coupang is not configured (ORDERWATCH_COUPANG_VENDOR_ID, _ACCESS_KEY, _SECRET_KEY)",
         )
-    async with client:
-        yield client
+    return client
 
 
 def _parts(request: Request) -> tuple[Settings, Database]:
@@ -115,20 +111,20 @@ async def create_product(request: Request) -> Response:
             f"the product breaks {len(problems)} of Coupang's documented limits; nothing was sent",
             fields=[p.as_dict() for p in problems],
         )
-    async with coupang(settings) as client:
-        try:
-            found = await approval.register(db, client, body, settings)
-        except AuthenticationFailed as exc:
-            raise ApiError(502, "marketplace_auth_failed", str(exc)) from exc
-        except RequestRejected as exc:
-            raise ApiError(422, "coupang_refused", str(exc)) from exc
-        except MarketplaceError as exc:
-            # Coupang may have made the product all the same: look before registering again.
-            raise ApiError(
-                503,
-                "marketplace_unavailable",
-                f"{exc}; the product may exist: check before registering again",
-            ) from exc
+    client = coupang(request)
+    try:
+        found = await approval.register(db, client, body, settings)
+    except AuthenticationFailed as exc:
+        raise ApiError(502, "marketplace_auth_failed", str(exc)) from exc
+    except RequestRejected as exc:
+        raise ApiError(422, "coupang_refused", str(exc)) from exc
+    except MarketplaceError as exc:
+        # Coupang may have made the product all the same: look before registering again.
+        raise ApiError(
+            503,
+            "marketplace_unavailable",
+            f"{exc}; the product may exist: check before registering again",
+        ) from exc
     return JSONResponse(found, status_code=201)
 
 

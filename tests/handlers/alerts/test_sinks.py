@@ -194,7 +194,7 @@ def test_an_alert_reaches_both_webhooks_through_the_outbox(db: Database, hooks: 
     ingest(db, [order_event("O1", "READY_TO_SHIP", 0), command_event("O1", "hold", 60)])
 
     async def run() -> None:
-        async with resources(settings, db) as found:
+        async with resources(settings) as found:
             worker = Worker(db, handlers(settings), policy=Policy(attempts=2, base=0.01), resources=found)
             await worker.run_until_idle(timeout=20)  # the ``alert`` job dispatches, then delivery
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, asynccontextmanager
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager
 
 import anyio
 import pytest
 import sqlalchemy as sa
 
 from handlers.coupang.actions import courier_code
+from handlers.coupang.marketplace import MARKETPLACE
 from handlers.coupang.ordersheets import OrderSheets
 from handlers.coupang.policy import set_acknowledge
 from handlers.coupang.poll import CoupangPoller
@@ -23,6 +24,7 @@ from handlers.sandbox_common import ApiFaults
 from service import commands
 from service.actions import running_outbox
 from service.db import Database
+from service.marketplace import open_clients
 from service.models import Order, OutboxJob, Package
 from service.outbox import Policy
 from service.settings import Settings
@@ -63,7 +65,11 @@ def jobs(db: Database) -> dict[str, list[str]]:
 @asynccontextmanager
 async def worker(db: Database, settings: Settings) -> AsyncIterator[None]:
     policy = Policy(attempts=40, base=0.01, cap=0.05)
-    async with running_outbox(settings, db, policy=policy, idle=0.02):
+    async with AsyncExitStack() as stack:
+        clients = open_clients([MARKETPLACE], settings, stack)
+        await stack.enter_async_context(
+            running_outbox(settings, db, [MARKETPLACE], clients, policy=policy, idle=0.02)
+        )
         yield
 
 
