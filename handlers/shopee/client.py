@@ -127,7 +127,9 @@ def error_kind(code: str, message: str = "") -> str | None:
         return "unavailable"
     return None
 
+
 log = logging.getLogger("orderwatch.shopee")
+
 
 class ShopeeClient:
     """Calls the Shopee Open API v2 for one partner (app)."""
