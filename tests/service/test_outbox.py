@@ -124,9 +124,13 @@ def test_again_later_does_not_count_as_a_try(db: Database) -> None:
 
 def test_a_job_whose_worker_died_is_taken_again_when_its_lease_lapses(db: Database) -> None:
     add_jobs(db, "noop", 1)
-    [taken] = claim(db, ["noop"], 1, "dead-worker", lease=0.05)
+    # A lease long enough that the look while it holds is taken within it, even on a loaded
+    # machine (0.05 s was not, now and then, under the full suite).
+    started = time.monotonic()
+    [taken] = claim(db, ["noop"], 1, "dead-worker", lease=1.0)
     assert claim(db, ["noop"], 1, "other", lease=60) == []
-    time.sleep(0.1)
+    assert time.monotonic() - started < 1.0  # the look above was within the lease
+    time.sleep(max(0.0, 1.1 - (time.monotonic() - started)))
     [again] = claim(db, ["noop"], 1, "other", lease=60)
     assert again.id == taken.id and again.attempts == 2
 
