@@ -70,4 +70,5 @@ bench: $(STAMP)
 	$(BIN)/python bench/apply.py
 
 clean:
-	rm -rf $(VENV) orderwatch.db orderwatch.db-wal orderwatch.db-shm
+	rm -rf $(VENV) orderwatch.db orderwatch.db-wal orderwatch.db-shm orderwatch.db-writelock \
+		orderwatch.db-spool orderwatch.db-spool-wal orderwatch.db-spool-shm
