@@ -27,7 +27,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 KNOWN_LONG: frozenset[str] = frozenset(
     {
         "handlers/shopee/client.py",
-        "service/cli.py",
         "service/models.py",
     }
 )
