@@ -26,7 +26,6 @@ KNOWN_CYCLES: frozenset[frozenset[str]] = frozenset()
 # Modules over LONGEST lines, to be split.
 KNOWN_LONG: frozenset[str] = frozenset(
     {
-        "handlers/shopee/client.py",
         "service/models.py",
     }
 )

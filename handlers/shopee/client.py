@@ -5,8 +5,9 @@ or ``async with``). Every call carries ``partner_id``, ``timestamp`` and ``sign`
 query, and shop calls ``access_token`` and ``shop_id`` too, signed with
 :func:`handlers.shopee.signing.api_signature`. Answers are ``{"error", "message",
 "request_id", ...}``; a non-empty ``error`` (or a failing HTTP status) becomes one of
-:mod:`handlers.errors`. HTTP 429, 5xx, Shopee's ``error_rate_limit``/``error_server`` and
-transport errors are retried with exponential backoff and full jitter.
+:mod:`handlers.errors` (which one, :func:`handlers.shopee.errors.error_kind` says). HTTP 429,
+5xx, Shopee's ``error_rate_limit``/``error_server`` and transport errors are retried with
+exponential backoff and full jitter.
 
 The access token and ``sign`` must travel in the query string, and httpx logs every
 request URL at INFO: :class:`RedactSecrets` scrubs them from httpx's (and httpcore's) log
@@ -34,6 +35,7 @@ from handlers.errors import (
     RequestRejected,
 )
 from handlers.redact import SECRET_QUERY, RedactSecrets, protect_logs
+from handlers.shopee.errors import BATCH_ALL_FAILED, RETRIED_RATE_LIMIT, error_kind
 from handlers.shopee.order_answers import (
     OrderDetail,
     OrderListPage,
@@ -74,59 +76,6 @@ TIME_RANGE_FIELDS = ("create_time", "update_time")
 # create_time, update_time and order_status are returned by default.
 DETAIL_FIELDS = "package_list,shipping_carrier,pickup_done_time,cancel_by,cancel_reason,recipient_address"
 MAX_BACKOFF = 30.0
-
-# Shopee's error names, from the error lists of the published API pages
-# (tests/conformance/samples/shopee/*.json). Common ones may come prefixed
-# ("common.error_auth", "common.invalid_shop"); the part after the last dot is compared.
-# Authorization and configuration failures: not worth retrying, someone must act.
-# error_permission: "Sorry you don't have the permission" / "Please link shop and partner".
-_PARTNER_ERRORS = {
-    "error_auth", "error_sign", "invalid_partner_id", "error_partner_key_expired", "error_permission",
-}  # fmt: skip
-# invalid_acceess_token (sic) is in no published error list (Shopee's lists answer a bad token
-# as error_auth "Invalid access_token."): SDKs and integrations report it seen live, so it is
-# still recognised. invalid_code is get_access_token's spent or expired authorization code.
-_TOKEN_ERRORS = {"invalid_access_token", "invalid_acceess_token", "refresh_token_expired", "invalid_code"}
-# shop_banned: "Permissions for shop authorization and API calls have been suspended";
-# error_shop "shopid is invalid", common.invalid_shop "Shop id is invalid"; the merchant and
-# supplier names are refresh_access_token's for those kinds of account.
-_SHOP_ERRORS = {
-    "shop_no_linked", "shop_access_expired", "error_shop_refresh_token", "shop_banned", "error_shop",
-    "invalid_shop", "invalid_shop_id", "invalid_main_acount_id", "merchant_no_linked",
-    "merchant_access_expired", "error_merchant_refresh_token", "supplier_no_linked",
-    "supplier_access_expired",
-}  # fmt: skip
-AUTH_ERRORS = frozenset(_PARTNER_ERRORS | _TOKEN_ERRORS | _SHOP_ERRORS)
-# error_param names a wrong parameter, but a wrong partner id is answered as error_param
-# "Invalid partner_id." on most pages (invalid_partner_id on get_access_token): a
-# configuration failure, not a rejected request.
-AUTH_MESSAGES = frozenset({("error_param", "invalid partner_id.")})
-# error_limit alone (or common.) is the daily quota; a module's error_limit is that module's
-# refusal ("order.error_limit" "Can not cancel this order.", "logistics.error_limit" "Parcel
-# count should not exceed limit."), a rejection.
-# error_rate_limit is in no published list of the calls orderwatch makes (integrations' notes
-# quote it); HTTP 429 is what the client retries on, whatever the name.
-RATE_LIMIT_ERRORS = frozenset({"error_rate_limit", "error_limit"})
-RETRIED_RATE_LIMIT = frozenset({"error_rate_limit"})  # the daily quota resets at midnight only
-_COMMON = ("", "common")
-# error_inner: "Inner error, please try later."; error_config (the shipping-document pages):
-# "Something is wrong, please try again later."
-UNAVAILABLE_ERRORS = frozenset({"error_server", "error_network", "error_inner", "error_config"})
-
-
-def error_kind(code: str, message: str = "") -> str | None:
-    """What a Shopee error name (with its message) is: "auth", "rate_limit", "unavailable",
-    or None for a rejected request."""
-    module, _, base = code.strip().rpartition(".")
-    module, base = module.strip(), base.strip()
-    if base in RATE_LIMIT_ERRORS and module in _COMMON:
-        return "rate_limit"
-    if base in AUTH_ERRORS or (base, message.strip().lower()) in AUTH_MESSAGES:
-        return "auth"
-    if base in UNAVAILABLE_ERRORS:
-        return "unavailable"
-    return None
-
 
 log = logging.getLogger("orderwatch.shopee")
 
@@ -405,10 +354,6 @@ def _envelope(
     if doc is None:
         raise MarketplaceUnavailable(PLATFORM, f"{name}: the answer is not a JSON object", status=status)
     return doc
-
-
-# The error of a batch call whose every entry failed; each entry's fail_error says why.
-BATCH_ALL_FAILED = "batch_api_all_failed"
 
 
 def _has_result_list(doc: Mapping[str, Any] | None) -> bool:
