@@ -2,50 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UTCDateTime(sa.types.TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone)."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-class Base(DeclarativeBase):
-    """Declarative base with the naming convention Alembic relies on."""
-
-    metadata = sa.MetaData(naming_convention=NAMING)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+# The base and the column types, and the Coupang tables, live beside this module; they are
+# named here too, so that importing service.models gives every table (Alembic's env.py, the
+# migrations' UTCDateTime) as it always has.
+from service.models_base import NAMING as NAMING
+from service.models_base import Base as Base
+from service.models_base import JSONType as JSONType
+from service.models_base import UTCDateTime as UTCDateTime
+from service.models_coupang import COUPANG_BOXES as COUPANG_BOXES
+from service.models_coupang import COUPANG_PRODUCT_ITEMS as COUPANG_PRODUCT_ITEMS
+from service.models_coupang import COUPANG_PRODUCT_TRANSITIONS as COUPANG_PRODUCT_TRANSITIONS
+from service.models_coupang import COUPANG_PRODUCTS as COUPANG_PRODUCTS
+from service.models_coupang import COUPANG_RECEIPTS as COUPANG_RECEIPTS
+from service.models_coupang import CoupangBox as CoupangBox
+from service.models_coupang import CoupangProduct as CoupangProduct
+from service.models_coupang import CoupangProductItem as CoupangProductItem
+from service.models_coupang import CoupangProductTransition as CoupangProductTransition
+from service.models_coupang import CoupangReceipt as CoupangReceipt
 
 
 class Shop(Base):
@@ -312,37 +291,6 @@ class PollCursor(Base):
     updated_at: Mapped[datetime]
 
 
-class CoupangBox(Base):
-    """A Coupang shipment box the order poller has seen: when it was ordered and its last
-    status, so that the days of boxes still on their way are listed again."""
-
-    __tablename__ = "coupang_boxes"
-    __table_args__ = (sa.Index("ix_coupang_boxes_open", "vendor_id", "status", "ordered_at"),)
-
-    shipment_box_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    vendor_id: Mapped[str] = mapped_column(sa.String(64))
-    order_id: Mapped[str] = mapped_column(sa.String(64))
-    status: Mapped[str] = mapped_column(sa.String(32))
-    ordered_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class CoupangReceipt(Base):
-    """A Coupang return or cancel request the order poller has seen: when it was made and
-    its last status (as orderwatch reads it), so that the days of requests still under way
-    are listed again."""
-
-    __tablename__ = "coupang_receipts"
-    __table_args__ = (sa.Index("ix_coupang_receipts_open", "vendor_id", "status", "created_at"),)
-
-    receipt_id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
-    vendor_id: Mapped[str] = mapped_column(sa.String(64))
-    order_id: Mapped[str] = mapped_column(sa.String(64))
-    status: Mapped[str] = mapped_column(sa.String(64))
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
 class Document(Base):
     """A file a marketplace made for a package, kept to be served (the airway bill)."""
 
@@ -398,64 +346,6 @@ class ChangeCounter(Base):
     value: Mapped[int] = mapped_column(sa.BigInteger)
 
 
-class CoupangProduct(Base):
-    """A Coupang product registered through orderwatch or followed by its sellerProductId,
-    and where it stands in Coupang's approval (the listing machine's state)."""
-
-    __tablename__ = "coupang_products"
-    __table_args__ = (
-        sa.UniqueConstraint("seller_product_id"),
-        sa.Index("ix_coupang_products_due", "next_poll_at"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    seller_product_id: Mapped[str] = mapped_column(sa.String(32))
-    vendor_id: Mapped[str | None] = mapped_column(sa.String(32))
-    name: Mapped[str | None] = mapped_column(sa.String(200))
-    state: Mapped[str] = mapped_column(sa.String(32))
-    status_name: Mapped[str | None] = mapped_column(sa.String(32))
-    rejection_reason: Mapped[str | None] = mapped_column(sa.Text)
-    origin: Mapped[str] = mapped_column(sa.String(16))  # registered or tracked
-    body: Mapped[dict[str, Any] | None]  # as registered (the wire body)
-    next_poll_at: Mapped[datetime | None]  # None: final, no more polls
-    last_polled_at: Mapped[datetime | None]
-    last_error: Mapped[str | None] = mapped_column(sa.Text)
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-
-
-class CoupangProductItem(Base):
-    """An item (option) of a Coupang product; ``vendor_item_id`` once Coupang approved it."""
-
-    __tablename__ = "coupang_product_items"
-    __table_args__ = (sa.UniqueConstraint("product_pk", "position"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    product_pk: Mapped[int] = mapped_column(sa.ForeignKey("coupang_products.id", ondelete="CASCADE"))
-    position: Mapped[int]
-    seller_product_item_id: Mapped[str | None] = mapped_column(sa.String(32))
-    item_name: Mapped[str | None] = mapped_column(sa.String(300))
-    vendor_item_id: Mapped[str | None] = mapped_column(sa.String(32))
-
-
-class CoupangProductTransition(Base):
-    """One step of a Coupang product's way through approval."""
-
-    __tablename__ = "coupang_product_transitions"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    product_pk: Mapped[int] = mapped_column(
-        sa.ForeignKey("coupang_products.id", ondelete="CASCADE"), index=True
-    )
-    from_state: Mapped[str] = mapped_column(sa.String(32))
-    to_state: Mapped[str] = mapped_column(sa.String(32))
-    trigger: Mapped[str] = mapped_column(sa.String(32))
-    status_name: Mapped[str | None] = mapped_column(sa.String(32))
-    at: Mapped[datetime]
-    source: Mapped[str] = mapped_column(sa.String(16))
-    catch_up: Mapped[bool]
-
-
 # One typed table per model, for Core queries (a model's __table__ is typed as a FromClause).
 SHOPS = cast(sa.Table, Shop.__table__)
 ORDERS = cast(sa.Table, Order.__table__)
@@ -467,11 +357,6 @@ OUTBOX = cast(sa.Table, OutboxJob.__table__)
 ALERTS = cast(sa.Table, Alert.__table__)
 PUSHES = cast(sa.Table, Push.__table__)
 CURSORS = cast(sa.Table, PollCursor.__table__)
-COUPANG_BOXES = cast(sa.Table, CoupangBox.__table__)
-COUPANG_RECEIPTS = cast(sa.Table, CoupangReceipt.__table__)
 DOCUMENTS = cast(sa.Table, Document.__table__)
 CHANGES = cast(sa.Table, Change.__table__)
 CHANGE_COUNTER = cast(sa.Table, ChangeCounter.__table__)
-COUPANG_PRODUCTS = cast(sa.Table, CoupangProduct.__table__)
-COUPANG_PRODUCT_ITEMS = cast(sa.Table, CoupangProductItem.__table__)
-COUPANG_PRODUCT_TRANSITIONS = cast(sa.Table, CoupangProductTransition.__table__)
